@@ -1,0 +1,8 @@
+//! lunbox's machine layer: the stackful coroutine runtime every job runs on, and the boards.
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod coroutine;
