@@ -25,7 +25,7 @@ pub fn command_context() -> CommandGuard {
 /// Enter command context only if it is free now.
 pub fn try_command_context() -> Option<CommandGuard> {
     let lock = global::with(|s| s.command.clone());
-    lock.try_acquire().then_some(CommandGuard { lock })
+    lock.try_acquire().then(|| CommandGuard { lock })
 }
 
 /// Whether a command (or command-context work) runs now.

@@ -44,14 +44,12 @@ impl<T: ?Sized> Mutex<T> {
         let deadline = global::with(|s| s.now()) + timeout;
         self.lock
             .acquire(Some(deadline))
-            .then_some(MutexGuard { mutex: self })
+            .then(|| MutexGuard { mutex: self })
     }
 
     /// Take the mutex only if it is free.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.lock
-            .try_acquire()
-            .then_some(MutexGuard { mutex: self })
+        self.lock.try_acquire().then(|| MutexGuard { mutex: self })
     }
 
     /// Whether some live coroutine holds it.

@@ -79,7 +79,10 @@ pub(crate) enum Outcome {
     Returned,
     #[cfg_attr(
         not(all(feature = "std", panic = "unwind")),
-        expect(dead_code, reason = "without unwinding a panic halts instead of ending a coroutine")
+        expect(
+            dead_code,
+            reason = "without unwinding a panic halts instead of ending a coroutine"
+        )
     )]
     Panicked(String),
     Cancelled,
@@ -385,8 +388,11 @@ impl Scheduler {
 
     /// Decide what the running context, whose state is already set, does next.
     fn next_step(&mut self) -> Step {
-        self.fire_timers();
         let current = self.current;
+        if let Some(name) = self.overflowed(current) {
+            return Step::Overflow(name);
+        }
+        self.fire_timers();
         while let Some(id) = self.ready.pop_front() {
             let Some(next) = self.task_mut(id) else {
                 continue;
@@ -400,10 +406,7 @@ impl Scheduler {
             }
             next.switches += 1;
             let load = next.sp;
-            if let Some(name) = self
-                .overflowed(id)
-                .or_else(|| self.overflowed(self.current))
-            {
+            if let Some(name) = self.overflowed(id) {
                 return Step::Overflow(name);
             }
             let save: *mut usize = &mut self.cur().sp;
@@ -413,7 +416,8 @@ impl Scheduler {
         Step::Idle(self.machine.clone(), self.next_deadline())
     }
 
-    /// The name of `id` if its stack canary is gone.
+    /// The name of `id` if its stack canary is gone. Checked for the running context on every
+    /// pass through the scheduler and for the context about to be resumed.
     fn overflowed(&self, id: CoroutineId) -> Option<String> {
         let task = self.task(id)?;
         let stack = task.stack.as_ref()?;

@@ -34,12 +34,9 @@ impl SelfTestReport {
 }
 
 fn per_sec(count: u64, time: Duration) -> u64 {
-    let nanos = time.as_nanos();
-    if nanos == 0 {
-        0
-    } else {
-        u64::try_from(count as u128 * 1_000_000_000 / nanos).unwrap_or(u64::MAX)
-    }
+    (count as u128 * 1_000_000_000)
+        .checked_div(time.as_nanos())
+        .map_or(0, |rate| u64::try_from(rate).unwrap_or(u64::MAX))
 }
 
 impl fmt::Display for SelfTestReport {

@@ -17,7 +17,7 @@ use core::ptr::NonNull;
 
 /// Byte pattern of the unused stack.
 const PAINT: u8 = 0xA5;
-/// Word pattern of the canary at the stack's limit ("lunbox!" and a non-ASCII byte).
+/// Word pattern of the canary at the stack's limit (the bytes "!lun" in memory).
 const CANARY: u32 = 0x6E75_6C21;
 /// Bytes of canary at the low end of every stack.
 pub(crate) const CANARY_BYTES: usize = 64;
@@ -25,7 +25,7 @@ pub(crate) const CANARY_BYTES: usize = 64;
 pub const MIN_STACK_SIZE: usize = 1024;
 /// Alignment of stack memory; at least every architecture's `STACK_ALIGN`.
 const ALIGN: usize = 16;
-const _: () = assert!(ALIGN % super::arch::STACK_ALIGN == 0);
+const _: () = assert!(ALIGN.is_multiple_of(super::arch::STACK_ALIGN));
 
 /// One coroutine's stack.
 pub(crate) struct Stack {
@@ -51,7 +51,7 @@ impl Stack {
         for i in 0..CANARY_BYTES / 4 {
             // SAFETY: CANARY_BYTES < size and the base is 16-byte aligned, so every word is in
             // bounds and aligned.
-            unsafe { canary.add(i).write(CANARY) };
+            unsafe { canary.wrapping_add(i).write(CANARY) };
         }
         Stack { base, layout }
     }
@@ -76,7 +76,7 @@ impl Stack {
         let canary = self.base.as_ptr().cast::<u32>();
         // SAFETY: the canary words are in bounds and aligned (see `new`); they are never part of
         // a live frame unless the stack overflowed, and a racy read cannot happen: one thread.
-        (0..CANARY_BYTES / 4).all(|i| unsafe { canary.add(i).read_volatile() } == CANARY)
+        (0..CANARY_BYTES / 4).all(|i| unsafe { canary.wrapping_add(i).read_volatile() } == CANARY)
     }
 
     /// Most bytes ever used: everything above the lowest byte that is no longer paint.
@@ -85,7 +85,7 @@ impl Stack {
         let untouched = (start..self.size())
             // SAFETY: `i` is within the allocation; the bytes read are plain data and the owner
             // of a live frame there is suspended or is the caller itself (one thread).
-            .take_while(|&i| unsafe { self.base.as_ptr().add(i).read_volatile() } == PAINT)
+            .take_while(|&i| unsafe { self.base.as_ptr().wrapping_add(i).read_volatile() } == PAINT)
             .count();
         self.size() - start - untouched
     }

@@ -41,13 +41,11 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: Entry, arg: usize) -> usize
     words[1] = entry as *const () as usize; // x20
     words[11] = trampoline as *const () as usize; // x30
     // x29, d8-d15 and FPCR (round to nearest, no flush-to-zero) start at zero.
+    let sp = top.wrapping_sub(FRAME).cast::<usize>();
     // SAFETY: the caller guarantees `top` ends a writable region of at least 256 bytes, so the
     // FRAME bytes below it are ours to write; `usize` writes are aligned because `top` is.
-    unsafe {
-        let sp = top.sub(FRAME).cast::<usize>();
-        sp.copy_from_nonoverlapping(words.as_ptr(), words.len());
-        sp as usize
-    }
+    unsafe { sp.copy_from_nonoverlapping(words.as_ptr(), words.len()) };
+    sp as usize
 }
 
 /// First code a fresh context runs: `entry(arg)` with the arguments `init_stack` stored in

@@ -54,13 +54,11 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: Entry, arg: usize) -> usize
         0,                                // null return address for unwinders
         0,                                // padding to 16 bytes
     ];
+    let sp = top.wrapping_sub(words.len() * 8).cast::<usize>();
     // SAFETY: the caller guarantees `top` ends a writable region of at least 128 bytes, so the
     // 80 bytes below it are ours to write; `usize` writes are aligned because `top` is.
-    unsafe {
-        let sp = top.sub(words.len() * 8).cast::<usize>();
-        sp.copy_from_nonoverlapping(words.as_ptr(), words.len());
-        sp as usize
-    }
+    unsafe { sp.copy_from_nonoverlapping(words.as_ptr(), words.len()) };
+    sp as usize
 }
 
 /// First code a fresh context runs: `entry(arg)` with the arguments `init_stack` stored in
