@@ -8,8 +8,21 @@ use lunbox_platform::coroutine::{self, Builder};
 
 const CHILD: &str = "LUNBOX_CRASH_CHILD";
 
+/// Run one test of this binary in a child process. `LUNBOX_TEST_RUNNER` (for example
+/// `qemu-aarch64-static -L /usr/aarch64-linux-gnu` when cross-testing) prefixes the command.
 fn run_child(test: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var("LUNBOX_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    command
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .output()
