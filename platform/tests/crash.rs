@@ -114,3 +114,34 @@ fn panic_message_names_the_coroutine() {
         "{stdout}"
     );
 }
+
+#[inline(never)]
+fn recurse_forever(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 256]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse_forever(depth + 1) + frame[7] as u64
+}
+
+#[cfg(unix)]
+#[test]
+fn real_overflow_past_the_canary_faults_on_the_guard_page() {
+    if is_child() {
+        let h = Builder::new("bottomless")
+            .stack_size(16 * 1024)
+            .spawn(|| recurse_forever(0));
+        let _ = h.join();
+        println!("survived the overflow");
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let out = run_child("real_overflow_past_the_canary_faults_on_the_guard_page");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "killed by the guard page: {out:?}"
+    );
+    assert!(!stdout.contains("survived"), "{stdout}");
+}

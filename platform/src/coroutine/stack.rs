@@ -5,14 +5,15 @@
 //!        │ used by the coroutine ↓ │
 //!        │ painted with PAINT      │  the lowest unpainted byte is the high-water mark
 //!        ├─────────────────────────┤
-//!        │ canary (CANARY_BYTES)   │  checked on every switch
-//!  base ─┴─────────────────────────┘
+//!        │ canary (CANARY_BYTES)   │  checked on every pass through the scheduler
+//!  base ─┼─────────────────────────┤
+//!        │ guard page (std + unix) │  no access: an overflow past the canary faults
+//!        └─────────────────────────┘
 //! ```
 //!
-//! The memory is a raw allocation touched only through raw pointers: while a coroutine runs,
-//! its frames live in it, so no Rust reference to it may exist.
+//! The memory is touched only through raw pointers: while a coroutine runs, its frames live in
+//! it, so no Rust reference to it may exist.
 
-use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use core::ptr::NonNull;
 
 /// Byte pattern of the unused stack.
@@ -30,21 +31,14 @@ const _: () = assert!(ALIGN.is_multiple_of(super::arch::STACK_ALIGN));
 /// One coroutine's stack.
 pub(crate) struct Stack {
     base: NonNull<u8>,
-    layout: Layout,
+    size: usize,
 }
 
 impl Stack {
-    /// Allocate and paint a stack of `size` bytes (rounded up to 16, at least [`MIN_STACK_SIZE`]).
+    /// Allocate and paint a stack of `size` bytes (rounded up to 16, or to whole pages where
+    /// there is a guard page; at least [`MIN_STACK_SIZE`]).
     pub(crate) fn new(size: usize) -> Stack {
-        let size = size.max(MIN_STACK_SIZE).next_multiple_of(ALIGN);
-        let Ok(layout) = Layout::from_size_align(size, ALIGN) else {
-            panic!("lunbox coroutines: stack size {size} is too large");
-        };
-        // SAFETY: `layout` has a non-zero size (at least MIN_STACK_SIZE).
-        let ptr = unsafe { alloc(layout) };
-        let Some(base) = NonNull::new(ptr) else {
-            handle_alloc_error(layout)
-        };
+        let (base, size) = memory::allocate(size.max(MIN_STACK_SIZE));
         // SAFETY: the allocation is `size` bytes long and exclusively ours.
         unsafe { base.as_ptr().write_bytes(PAINT, size) };
         let canary = base.as_ptr().cast::<u32>();
@@ -53,17 +47,17 @@ impl Stack {
             // bounds and aligned.
             unsafe { canary.wrapping_add(i).write(CANARY) };
         }
-        Stack { base, layout }
+        Stack { base, size }
     }
 
     /// Size in bytes (canary included).
     pub(crate) fn size(&self) -> usize {
-        self.layout.size()
+        self.size
     }
 
     /// One past the highest byte: the initial stack pointer, aligned to 16.
     pub(crate) fn top(&self) -> *mut u8 {
-        self.base.as_ptr().wrapping_add(self.size())
+        self.base.as_ptr().wrapping_add(self.size)
     }
 
     /// Address range `[base, top)` of the stack memory.
@@ -82,19 +76,108 @@ impl Stack {
     /// Most bytes ever used: everything above the lowest byte that is no longer paint.
     pub(crate) fn high_water(&self) -> usize {
         let start = CANARY_BYTES;
-        let untouched = (start..self.size())
+        let untouched = (start..self.size)
             // SAFETY: `i` is within the allocation; the bytes read are plain data and the owner
             // of a live frame there is suspended or is the caller itself (one thread).
             .take_while(|&i| unsafe { self.base.as_ptr().wrapping_add(i).read_volatile() } == PAINT)
             .count();
-        self.size() - start - untouched
+        self.size - start - untouched
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; the runtime drops a stack only once its
-        // coroutine can never run again.
-        unsafe { dealloc(self.base.as_ptr(), self.layout) };
+        // SAFETY: `base` and `size` come from `memory::allocate`; the runtime drops a stack only
+        // once its coroutine can never run again.
+        unsafe { memory::free(self.base, self.size) };
+    }
+}
+
+/// Stack memory from the heap (the MCU, non-unix hosts).
+#[cfg(not(all(feature = "std", unix)))]
+mod memory {
+    use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+    use core::ptr::NonNull;
+
+    use super::ALIGN;
+
+    fn layout(size: usize) -> Layout {
+        match Layout::from_size_align(size, ALIGN) {
+            Ok(layout) => layout,
+            Err(_) => panic!("lunbox coroutines: stack size {size} is too large"),
+        }
+    }
+
+    /// `(base, size)` of a fresh, 16-byte aligned allocation of at least `size` bytes.
+    pub(super) fn allocate(size: usize) -> (NonNull<u8>, usize) {
+        let layout = layout(size.next_multiple_of(ALIGN));
+        // SAFETY: `layout` has a non-zero size (the caller asks for at least MIN_STACK_SIZE).
+        let ptr = unsafe { alloc(layout) };
+        let Some(base) = NonNull::new(ptr) else {
+            handle_alloc_error(layout)
+        };
+        (base, layout.size())
+    }
+
+    /// Release memory from [`allocate`].
+    ///
+    /// # Safety
+    /// `base` and `size` must come from one [`allocate`] call, freed once.
+    pub(super) unsafe fn free(base: NonNull<u8>, size: usize) {
+        // SAFETY: allocated in `allocate` with this layout (the caller's contract).
+        unsafe { dealloc(base.as_ptr(), layout(size)) };
+    }
+}
+
+/// Stack memory from `mmap` with a `PROT_NONE` guard page below it (std unix hosts).
+#[cfg(all(feature = "std", unix))]
+mod memory {
+    use core::ptr::{NonNull, null_mut};
+
+    fn page_size() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(page).unwrap_or(4096)
+    }
+
+    /// `(base, size)` of fresh page-aligned memory of at least `size` bytes, with an
+    /// inaccessible guard page right below `base`.
+    pub(super) fn allocate(size: usize) -> (NonNull<u8>, usize) {
+        let page = page_size();
+        let size = size.next_multiple_of(page);
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+        // no existing memory.
+        let map = unsafe {
+            libc::mmap(
+                null_mut(),
+                size + page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            panic!("lunbox coroutines: cannot map a {size}-byte stack: out of memory");
+        }
+        // SAFETY: the first page of the mapping just made is ours to protect.
+        let rc = unsafe { libc::mprotect(map, page, libc::PROT_NONE) };
+        assert_eq!(
+            rc, 0,
+            "lunbox coroutines: cannot protect a stack guard page"
+        );
+        let base = map.cast::<u8>().wrapping_add(page);
+        (NonNull::new(base).expect("mmap returned null"), size)
+    }
+
+    /// Release memory from [`allocate`].
+    ///
+    /// # Safety
+    /// `base` and `size` must come from one [`allocate`] call, freed once.
+    pub(super) unsafe fn free(base: NonNull<u8>, size: usize) {
+        let page = page_size();
+        let map = base.as_ptr().wrapping_sub(page).cast::<libc::c_void>();
+        // SAFETY: `map .. map + size + page` is exactly the mapping made by `allocate`.
+        unsafe { libc::munmap(map, size + page) };
     }
 }
