@@ -275,7 +275,7 @@ fn recurse_and_yield(depth: u32, log: &RefCell<Vec<u32>>) -> u64 {
         log.borrow_mut().push(0);
         return pad[0] as u64;
     }
-    if depth % 50 == 0 {
+    if depth.is_multiple_of(50) {
         coroutine::yield_now();
     }
     let below = recurse_and_yield(depth - 1, log);
