@@ -363,7 +363,7 @@ fn stack_high_water_reflects_use() {
     }
     let light = Builder::new("light")
         .stack_size(64 * 1024)
-        .spawn(|| coroutine::yield_now());
+        .spawn(coroutine::yield_now);
     let heavy = Builder::new("heavy")
         .stack_size(64 * 1024)
         .spawn(|| use_stack(16 * 1024));
