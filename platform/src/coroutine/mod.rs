@@ -45,7 +45,7 @@ pub use selftest::{SelfTestReport, self_test};
 pub use stack::MIN_STACK_SIZE;
 pub use task::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, spawn};
 
-use scheduler::Wake;
+use scheduler::{Scheduler, Wake};
 
 /// Install the runtime on `machine` (on std hosts: replace this thread's machine, for example
 /// with a fake clock in tests, or the sandbox's `poll(2)`-based one).
@@ -67,9 +67,7 @@ pub unsafe fn init(machine: impl Machine + 'static) {
 
 /// Let every other ready coroutine run once, then continue. Callable at any call depth.
 pub fn yield_now() {
-    global::with(|s| s.prepare_yield());
-    scheduler::schedule();
-    scheduler::check_cancel();
+    scheduler::switch_away(Scheduler::prepare_yield);
 }
 
 /// Sleep for `duration` (other coroutines run meanwhile). Returns early only when the

@@ -162,6 +162,8 @@ pub(crate) struct Scheduler {
     ready: VecDeque<CoroutineId>,
     timers: BinaryHeap<Reverse<(Instant, u64, CoroutineId)>>,
     timer_seq: u64,
+    /// Yields left before the clock is read again (see `fire_timers`).
+    round_left: usize,
     current: CoroutineId,
     zombies: Vec<CoroutineId>,
     live: usize,
@@ -197,6 +199,7 @@ impl Scheduler {
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
+            round_left: 0,
             current: CoroutineId::MAIN,
             zombies: Vec::new(),
             live: 0,
@@ -344,15 +347,19 @@ impl Scheduler {
         task.timer = seq;
     }
 
-    pub(crate) fn woke(&mut self) -> Wake {
-        self.cur().woke
-    }
-
     /// Move every coroutine whose timer has expired to the ready queue.
+    ///
+    /// Reads the clock at most once per round of the ready queue (and whenever it is empty),
+    /// so a busy round-robin of pollers does not pay for a clock read on every yield.
     fn fire_timers(&mut self) {
         if self.timers.is_empty() {
             return;
         }
+        if self.round_left > 0 && !self.ready.is_empty() {
+            self.round_left -= 1;
+            return;
+        }
+        self.round_left = self.ready.len();
         let now = self.machine.now();
         while let Some(&Reverse((deadline, seq, id))) = self.timers.peek() {
             if deadline > now {
@@ -427,6 +434,9 @@ impl Scheduler {
     /// Free the stacks of finished coroutines (never the running one's) and forget records
     /// nobody can ask about any more.
     pub(crate) fn reap(&mut self) {
+        if self.zombies.is_empty() {
+            return;
+        }
         while let Some(id) = self.zombies.pop() {
             let index = id.index as usize;
             let Some(task) = self.task_mut(id) else {
@@ -551,12 +561,18 @@ impl Scheduler {
     }
 }
 
-/// Give up the processor: run other contexts until the running one is picked again.
+/// Give up the processor: `prepare` sets the running context's state (ready, blocked or
+/// finished), then other contexts run until this one is picked again. Delivers a pending
+/// cancellation on return, and returns why a blocked context was woken.
 ///
-/// The caller has set its own state (`prepare_yield`, `prepare_block` or finished).
-pub(crate) fn schedule() {
+/// The hot path of every yield: one scheduler borrow before the switch and one after.
+pub(crate) fn switch_away(prepare: impl FnOnce(&mut Scheduler)) -> Wake {
+    let mut step = global::with(|s| {
+        prepare(s);
+        s.next_step()
+    });
     loop {
-        match global::with(Scheduler::next_step) {
+        match step {
             Step::Stay => break,
             Step::Switch { save, load } => {
                 // SAFETY: `save` points into the running context's boxed record, which outlives
@@ -565,11 +581,21 @@ pub(crate) fn schedule() {
                 unsafe { arch::switch(save, load) };
                 break;
             }
-            Step::Idle(machine, deadline) => machine.idle(deadline),
+            Step::Idle(machine, deadline) => {
+                machine.idle(deadline);
+                step = global::with(Scheduler::next_step);
+            }
             Step::Overflow(name) => stack_overflow(&name),
         }
     }
-    global::with(Scheduler::reap);
+    let (cancel, wake) = global::with(|s| {
+        s.reap();
+        (s.take_cancel(), s.cur().woke)
+    });
+    if cancel {
+        deliver_cancel();
+    }
+    wake
 }
 
 /// A canary was found overwritten: report and halt, never run on a corrupted stack.
@@ -586,11 +612,9 @@ fn stack_overflow(name: &str) -> ! {
     panic!("lunbox: stack overflow in coroutine '{name}': its stack canary was overwritten");
 }
 
-/// End the running coroutine now if a cancellation is pending.
-pub(crate) fn check_cancel() {
-    if !global::with(Scheduler::take_cancel) {
-        return;
-    }
+/// End the running coroutine now: its cancellation was requested.
+#[cold]
+fn deliver_cancel() {
     #[cfg(all(feature = "std", panic = "unwind"))]
     std::panic::resume_unwind(Box::new(CancelUnwind));
     #[cfg(not(all(feature = "std", panic = "unwind")))]
@@ -663,6 +687,6 @@ fn finish(outcome: Outcome) {
 
 /// Leave a finished coroutine for good.
 fn exit_current() -> ! {
-    schedule();
+    switch_away(|_| {});
     unreachable!("lunbox coroutines: a finished coroutine was resumed")
 }

@@ -12,11 +12,7 @@ use super::scheduler::{self, CoroutineId, Wake};
 ///
 /// Delivers a pending cancellation when it returns.
 pub(crate) fn block(deadline: Option<Instant>) -> Wake {
-    global::with(|s| s.prepare_block(deadline));
-    scheduler::schedule();
-    let wake = global::with(|s| s.woke());
-    scheduler::check_cancel();
-    wake
+    scheduler::switch_away(|s| s.prepare_block(deadline))
 }
 
 /// One waiting coroutine.

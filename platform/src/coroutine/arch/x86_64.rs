@@ -2,27 +2,26 @@
 //!
 //! Register contract (System V AMD64 ABI): `rbx`, `rbp`, `r12`–`r15` and `rsp` are callee-saved,
 //! as are the control bits of `MXCSR` and the x87 control word. All `xmm`/`ymm` registers are
-//! caller-saved, so the compiler has already spilled any it needs before calling [`switch`].
+//! caller-saved.
 //!
-//! Saved frame, as [`switch`] leaves it (addresses grow upwards, `sp` is what `*save` receives):
+//! [`switch`] is inline assembly, not a call: `r12`–`r15` and every caller-saved register are
+//! declared clobbered, so the compiler keeps whatever it needs of them on the stack around the
+//! switch (and nothing when nothing is live). The registers the compiler cannot be told about
+//! (`rbx`, `rbp`) and the FP control words are saved by the switch itself, in this frame:
 //!
 //! ```text
-//!  sp + 56  return address      (fresh stack: `trampoline`)
-//!  sp + 48  rbp                 (fresh stack: 0, ends frame-pointer walks)
-//!  sp + 40  rbx                 (fresh stack: arg)
-//!  sp + 32  r12                 (fresh stack: entry)
-//!  sp + 24  r13
-//!  sp + 16  r14
-//!  sp +  8  r15
-//!  sp +  4  x87 control word
-//!  sp +  0  MXCSR
+//!  sp + 24  rbp                 (fresh stack: entry)
+//!  sp + 16  rbx                 (fresh stack: arg)
+//!  sp +  8  MXCSR, x87 CW       (fresh stack: the defaults)
+//!  sp +  0  resume address      (fresh stack: `trampoline`)
 //! ```
 //!
-//! A fresh stack keeps 16 zero bytes above the return address (a null return address for
-//! unwinders), which leaves `rsp` 16-byte aligned when `trampoline` is entered by `ret`, exactly
-//! as after a `call`'s return; `trampoline` then `call`s `entry`, which sees the ABI's `rsp % 16 == 8`.
+//! A context is resumed with `pop` + `jmp`, not `ret`: the indirect-branch predictor learns a
+//! ping-pong of two contexts, where a `ret` would always miss in the return-stack buffer. A
+//! fresh stack is 32 bytes below a 16-byte aligned top, so `trampoline` pops the frame, leaving
+//! `rsp` aligned, and `call`s `entry(arg)` exactly as the ABI wants.
 
-use core::arch::naked_asm;
+use core::arch::{asm, naked_asm};
 
 use super::Entry;
 
@@ -30,9 +29,9 @@ use super::Entry;
 pub(crate) const STACK_ALIGN: usize = 16;
 
 /// Default MXCSR: all exceptions masked, round to nearest.
-const MXCSR_DEFAULT: u32 = 0x1F80;
+const MXCSR_DEFAULT: usize = 0x1F80;
 /// Default x87 control word: all exceptions masked, 64-bit precision, round to nearest.
-const FCW_DEFAULT: u32 = 0x037F;
+const FCW_DEFAULT: usize = 0x037F;
 
 /// Prepare a fresh stack whose first [`switch`] calls `entry(arg)`. Returns the stack pointer
 /// to pass as `load`.
@@ -42,34 +41,33 @@ const FCW_DEFAULT: u32 = 0x037F;
 /// aligned to [`STACK_ALIGN`], that stays allocated until the context has finished running.
 pub(crate) unsafe fn init_stack(top: *mut u8, entry: Entry, arg: usize) -> usize {
     debug_assert_eq!(top as usize % STACK_ALIGN, 0);
-    let words: [usize; 10] = [
-        MXCSR_DEFAULT as usize | (FCW_DEFAULT as usize) << 32,
-        0,                                // r15
-        0,                                // r14
-        0,                                // r13
-        entry as *const () as usize,      // r12
-        arg,                              // rbx
-        0,                                // rbp
-        trampoline as *const () as usize, // return address
-        0,                                // null return address for unwinders
-        0,                                // padding to 16 bytes
+    let words: [usize; 4] = [
+        trampoline as *const () as usize,
+        MXCSR_DEFAULT | FCW_DEFAULT << 32,
+        arg,
+        entry as *const () as usize,
     ];
     let sp = top.wrapping_sub(words.len() * 8).cast::<usize>();
     // SAFETY: the caller guarantees `top` ends a writable region of at least 128 bytes, so the
-    // 80 bytes below it are ours to write; `usize` writes are aligned because `top` is.
+    // 32 bytes below it are ours to write; `usize` writes are aligned because `top` is.
     unsafe { sp.copy_from_nonoverlapping(words.as_ptr(), words.len()) };
     sp as usize
 }
 
-/// First code a fresh context runs: `entry(arg)` with the arguments `init_stack` stored in
-/// callee-saved registers. `entry` never returns; `ud2` traps if it ever did.
+/// First code a fresh context runs: restores the frame `init_stack` built, then calls
+/// `entry(arg)`. `entry` never returns; `ud2` traps if it ever did.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
     naked_asm!(
         ".cfi_startproc",
         ".cfi_undefined rip",
-        "mov rdi, rbx",
-        "call r12",
+        "ldmxcsr [rsp]",
+        "fldcw [rsp + 4]",
+        "add rsp, 8",
+        "pop rdi",
+        "pop rax",
+        "xor ebp, ebp",
+        "call rax",
         "ud2",
         ".cfi_endproc",
     )
@@ -82,29 +80,37 @@ unsafe extern "C" fn trampoline() -> ! {
 /// `save` must be valid for a write of a `usize`; `load` must be a stack pointer produced by
 /// [`init_stack`] or stored by an earlier `switch`, whose context has not been resumed since,
 /// and whose stack is still allocated.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn switch(save: *mut usize, load: usize) {
-    naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "sub rsp, 8",
-        "stmxcsr [rsp]",
-        "fnstcw [rsp + 4]",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        "ldmxcsr [rsp]",
-        "fldcw [rsp + 4]",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
-    )
+#[inline(always)]
+pub(crate) unsafe fn switch(save: *mut usize, load: usize) {
+    // SAFETY: the caller guarantees `save` and `load` (see above). The block leaves `rsp`, `rbx`
+    // and `rbp` as it found them when this context is resumed, and declares everything else it
+    // may change (the resumed context's code runs in between) clobbered.
+    unsafe {
+        asm!(
+            "push rbp",
+            "push rbx",
+            "sub rsp, 8",
+            "stmxcsr [rsp]",
+            "fnstcw [rsp + 4]",
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "mov [rdi], rsp",
+            "mov rsp, rsi",
+            "pop rax",
+            "jmp rax",
+            "2:",
+            "ldmxcsr [rsp]",
+            "fldcw [rsp + 4]",
+            "add rsp, 8",
+            "pop rbx",
+            "pop rbp",
+            in("rdi") save,
+            in("rsi") load,
+            lateout("r12") _,
+            lateout("r13") _,
+            lateout("r14") _,
+            lateout("r15") _,
+            clobber_abi("C"),
+        );
+    }
 }
