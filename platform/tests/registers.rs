@@ -1,4 +1,5 @@
-//! Callee-saved registers, FP/SIMD ones and the FP control register included, survive switches.
+//! Callee-saved registers, FP/SIMD ones and (on aarch64) the FP control register included,
+//! survive switches.
 //!
 //! Each check loads known values into the callee-saved registers in inline assembly, calls
 //! `yield_now` through the C ABI (so the registers must be preserved by the callee, i.e. by the
@@ -44,51 +45,6 @@ fn integer_registers_across_yield(seed: u64) -> Vec<u64> {
         );
     }
     out.to_vec()
-}
-
-/// FP control state after a yield, given what was set: MXCSR and the x87 control word
-/// with rounding mode `mode` (0..=3).
-#[cfg(target_arch = "x86_64")]
-fn fp_control_across_yield(mode: u32) -> (u32, u16) {
-    let mxcsr_in: u32 = 0x1F80 | (mode << 13);
-    let fcw_in: u16 = 0x037F | ((mode as u16) << 10);
-    let (mut mxcsr_out, mut fcw_out) = (0u32, 0u16);
-    let default_mxcsr: u32 = 0x1F80;
-    let default_fcw: u16 = 0x037F;
-    // SAFETY: the block sets MXCSR/FCW, yields, reads them back and restores the defaults
-    // before it ends, so code after it runs in the default FP environment; all pointers are
-    // to live locals; the stack is aligned at the call (one push of 16 bytes in two words).
-    unsafe {
-        asm!(
-            "sub rsp, 16",
-            "mov [rsp], {out_m}",
-            "mov [rsp + 8], {out_f}",
-            "ldmxcsr [{in_m}]",
-            "fldcw [{in_f}]",
-            "call {f}",
-            "mov rax, [rsp]",
-            "stmxcsr [rax]",
-            "mov rax, [rsp + 8]",
-            "fnstcw [rax]",
-            "add rsp, 16",
-            in_m = in(reg) &mxcsr_in,
-            in_f = in(reg) &fcw_in,
-            out_m = in(reg) &mut mxcsr_out,
-            out_f = in(reg) &mut fcw_out,
-            f = in(reg) do_yield as extern "C" fn(),
-            clobber_abi("C"),
-        );
-    }
-    // SAFETY: restores the default FP environment from live locals.
-    unsafe {
-        asm!("ldmxcsr [{m}]", "fldcw [{f}]", m = in(reg) &default_mxcsr, f = in(reg) &default_fcw);
-    }
-    (mxcsr_out, fcw_out)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn expected_fp_control(mode: u32) -> (u32, u16) {
-    (0x1F80 | (mode << 13), 0x037F | ((mode as u16) << 10))
 }
 
 /// x20-x28 after a yield, given what was loaded: seed + i. (x19 and x29 cannot be operands;
@@ -223,6 +179,9 @@ fn integer_callee_saved_registers_survive_switches() {
     );
 }
 
+/// On x86_64 the FP environment is not switched: Rust code always runs with the default one
+/// (see `arch/x86_64.rs`).
+#[cfg(target_arch = "aarch64")]
 #[test]
 fn fp_control_register_is_per_coroutine() {
     interleaved(fp_control_across_yield, expected_fp_control, &[0, 1, 2, 3]);

@@ -41,7 +41,7 @@ pub use machine::HostMachine;
 pub use machine::{Instant, Machine};
 pub use mutex::{Mutex, MutexGuard};
 pub use scheduler::{CoroutineId, CoroutineInfo, State};
-pub use selftest::{SelfTestReport, self_test};
+pub use selftest::{SelfTestReport, raw_switch_time, self_test};
 pub use stack::MIN_STACK_SIZE;
 pub use task::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, spawn};
 

@@ -146,12 +146,13 @@ pub struct CoroutineInfo {
     pub stack_high_water: usize,
 }
 
-/// What `schedule` does next, decided while the scheduler is borrowed and done after.
+/// What `switch_away` does next, decided while the scheduler is borrowed and done after.
+/// Small and free of heap data, so it stays in registers on the hot path.
 enum Step {
     Stay,
     Switch { save: *mut usize, load: usize },
-    Idle(Rc<dyn Machine>, Option<Instant>),
-    Overflow(String),
+    Idle,
+    Overflow(CoroutineId),
 }
 
 /// The run-time state of all coroutines of one thread (or of the MCU).
@@ -394,10 +395,12 @@ impl Scheduler {
     }
 
     /// Decide what the running context, whose state is already set, does next.
+    #[inline(always)]
     fn next_step(&mut self) -> Step {
         let current = self.current;
-        if let Some(name) = self.overflowed(current) {
-            return Step::Overflow(name);
+        // The running context's canary; one about to be resumed was checked when it left.
+        if self.overflowed(current) {
+            return Step::Overflow(current);
         }
         self.fire_timers();
         while let Some(id) = self.ready.pop_front() {
@@ -413,22 +416,24 @@ impl Scheduler {
             }
             next.switches += 1;
             let load = next.sp;
-            if let Some(name) = self.overflowed(id) {
-                return Step::Overflow(name);
-            }
             let save: *mut usize = &mut self.cur().sp;
             self.current = id;
             return Step::Switch { save, load };
         }
-        Step::Idle(self.machine.clone(), self.next_deadline())
+        Step::Idle
     }
 
-    /// The name of `id` if its stack canary is gone. Checked for the running context on every
-    /// pass through the scheduler and for the context about to be resumed.
-    fn overflowed(&self, id: CoroutineId) -> Option<String> {
-        let task = self.task(id)?;
-        let stack = task.stack.as_ref()?;
-        (!stack.canary_intact()).then(|| task.name.clone())
+    /// The machine and the next timer deadline, for idling.
+    fn idle_params(&mut self) -> (Rc<dyn Machine>, Option<Instant>) {
+        (self.machine.clone(), self.next_deadline())
+    }
+
+    /// Whether the stack canary of `id` is gone. Checked for the running context on every
+    /// pass through the scheduler.
+    fn overflowed(&self, id: CoroutineId) -> bool {
+        self.task(id)
+            .and_then(|t| t.stack.as_ref())
+            .is_some_and(|s| !s.canary_intact())
     }
 
     /// Free the stacks of finished coroutines (never the running one's) and forget records
@@ -581,11 +586,15 @@ pub(crate) fn switch_away(prepare: impl FnOnce(&mut Scheduler)) -> Wake {
                 unsafe { arch::switch(save, load) };
                 break;
             }
-            Step::Idle(machine, deadline) => {
+            Step::Idle => {
+                let (machine, deadline) = global::with(Scheduler::idle_params);
                 machine.idle(deadline);
                 step = global::with(Scheduler::next_step);
             }
-            Step::Overflow(name) => stack_overflow(&name),
+            Step::Overflow(id) => {
+                let name = global::with(|s| String::from(s.name_of(id).unwrap_or("?")));
+                stack_overflow(&name)
+            }
         }
     }
     let (cancel, wake) = global::with(|s| {

@@ -6,6 +6,8 @@ use core::time::Duration;
 
 use alloc::rc::Rc;
 
+use super::arch;
+use super::stack::{MIN_STACK_SIZE, Stack};
 use super::{Builder, now, yield_now};
 
 /// What [`self_test`] measured.
@@ -116,4 +118,51 @@ pub fn self_test(rounds: u32) -> Result<SelfTestReport, &'static str> {
         yields: rounds as u64,
         yield_time,
     })
+}
+
+/// Time `round_trips` round trips of the bare context switch (no scheduler): the main context
+/// and a scratch context on its own stack switch back and forth with `arch::switch`. This is
+/// the primitive corosensei's `resume`/`suspend` pair compares with; [`self_test`] measures
+/// the full `yield_now` path. Returns the elapsed time on the machine clock.
+pub fn raw_switch_time(round_trips: u64) -> Duration {
+    /// The two saved stack pointers.
+    struct Pair {
+        main: usize,
+        other: usize,
+    }
+
+    unsafe extern "C" fn bounce(arg: usize) -> ! {
+        let pair = arg as *mut Pair;
+        let save = pair
+            .wrapping_byte_add(core::mem::offset_of!(Pair, other))
+            .cast::<usize>();
+        let main = pair
+            .wrapping_byte_add(core::mem::offset_of!(Pair, main))
+            .cast::<usize>();
+        loop {
+            // SAFETY: `pair` outlives every switch to this context (see below): reading the main
+            // context's saved stack pointer from it is fine whenever this context runs.
+            let load = unsafe { main.read() };
+            // SAFETY: `save` points into the live `pair`; `load` is the main context's saved
+            // stack pointer, stored by its switch to here.
+            unsafe { arch::switch(save, load) };
+        }
+    }
+
+    let stack = Stack::new(MIN_STACK_SIZE * 4);
+    let mut pair = Pair { main: 0, other: 0 };
+    let arg = &raw mut pair as usize;
+    // SAFETY: the stack is ours, aligned and big enough, and lives until after the last switch.
+    pair.other = unsafe { arch::init_stack(stack.top(), bounce, arg) };
+    let start = now();
+    for _ in 0..round_trips {
+        // SAFETY: `pair.other` is the scratch context's saved stack pointer (fresh or saved by
+        // its last switch back here); `pair` lives on this frame across the loop.
+        unsafe { arch::switch(&raw mut pair.main, pair.other) };
+    }
+    let elapsed = now() - start;
+    // The scratch context stays suspended inside `bounce` and owns nothing: freeing its stack
+    // abandons no value.
+    drop(stack);
+    elapsed
 }
