@@ -166,6 +166,13 @@ pub(crate) struct Scheduler {
     /// Yields left before the clock is read again (see `fire_timers`).
     round_left: usize,
     current: CoroutineId,
+    /// Base of the running context's stack (null for the main context), for the canary check
+    /// without a walk through the records.
+    current_stack: *const u8,
+    /// Why the context being resumed was woken (copied from its record at the switch).
+    resumed_wake: Wake,
+    /// Cancellations requested and not yet delivered; the resume path looks no further when 0.
+    cancels_pending: usize,
     zombies: Vec<CoroutineId>,
     live: usize,
     pub(crate) all_done: Rc<WaitQueue>,
@@ -202,6 +209,9 @@ impl Scheduler {
             timer_seq: 0,
             round_left: 0,
             current: CoroutineId::MAIN,
+            current_stack: core::ptr::null(),
+            resumed_wake: Wake::Woken,
+            cancels_pending: 0,
             zombies: Vec::new(),
             live: 0,
             all_done: Rc::new(WaitQueue::new()),
@@ -399,7 +409,10 @@ impl Scheduler {
     fn next_step(&mut self) -> Step {
         let current = self.current;
         // The running context's canary; one about to be resumed was checked when it left.
-        if self.overflowed(current) {
+        // SAFETY: `current_stack` is the base of the running context's stack, alive while it
+        // runs (a finished coroutine's stack is freed only after it has switched away).
+        if !self.current_stack.is_null() && !unsafe { Stack::canary_intact_at(self.current_stack) }
+        {
             return Step::Overflow(current);
         }
         self.fire_timers();
@@ -411,13 +424,18 @@ impl Scheduler {
                 continue;
             }
             next.state = State::Running;
+            let wake = next.woke;
             if id == current {
+                self.resumed_wake = wake;
                 return Step::Stay;
             }
             next.switches += 1;
             let load = next.sp;
+            let stack = next.stack.as_ref().map_or(core::ptr::null(), |s| s.base());
             let save: *mut usize = &mut self.cur().sp;
             self.current = id;
+            self.current_stack = stack;
+            self.resumed_wake = wake;
             return Step::Switch { save, load };
         }
         Step::Idle
@@ -426,14 +444,6 @@ impl Scheduler {
     /// The machine and the next timer deadline, for idling.
     fn idle_params(&mut self) -> (Rc<dyn Machine>, Option<Instant>) {
         (self.machine.clone(), self.next_deadline())
-    }
-
-    /// Whether the stack canary of `id` is gone. Checked for the running context on every
-    /// pass through the scheduler.
-    fn overflowed(&self, id: CoroutineId) -> bool {
-        self.task(id)
-            .and_then(|t| t.stack.as_ref())
-            .is_some_and(|s| !s.canary_intact())
     }
 
     /// Free the stacks of finished coroutines (never the running one's) and forget records
@@ -491,6 +501,11 @@ impl Scheduler {
         let task = self.cur();
         task.state = State::Finished;
         task.timer = 0;
+        if task.cancel == Cancel::Requested {
+            task.cancel = Cancel::Delivered;
+            self.cancels_pending -= 1;
+        }
+        let task = self.cur();
         let shared = task.shared.take();
         if let Some(shared) = &shared {
             *shared.outcome.borrow_mut() = Some(outcome);
@@ -522,15 +537,20 @@ impl Scheduler {
         {
             task.cancel = Cancel::Requested;
             task.stop = true;
+            self.cancels_pending += 1;
         }
         self.wake(id);
     }
 
     /// Whether the running coroutine must end now; marks the cancellation delivered.
     fn take_cancel(&mut self) -> bool {
+        if self.cancels_pending == 0 {
+            return false;
+        }
         let task = self.cur();
         if task.cancel == Cancel::Requested && task.stack.is_some() {
             task.cancel = Cancel::Delivered;
+            self.cancels_pending -= 1;
             return true;
         }
         false
@@ -599,7 +619,7 @@ pub(crate) fn switch_away(prepare: impl FnOnce(&mut Scheduler)) -> Wake {
     }
     let (cancel, wake) = global::with(|s| {
         s.reap();
-        (s.take_cancel(), s.cur().woke)
+        (s.take_cancel(), s.resumed_wake)
     });
     if cancel {
         deliver_cancel();

@@ -65,15 +65,24 @@ impl Stack {
         (self.base.as_ptr() as usize, self.top() as usize)
     }
 
-    /// Whether the canary at the stack's limit is intact. Checks the two topmost words (an
-    /// overflow creeping down hits them first) and the lowest one: cheap enough for every
-    /// pass through the scheduler.
-    pub(crate) fn canary_intact(&self) -> bool {
-        let canary = self.base.as_ptr().cast::<u32>();
+    /// Lowest address of the stack, for [`Stack::canary_intact_at`].
+    pub(crate) fn base(&self) -> *const u8 {
+        self.base.as_ptr()
+    }
+
+    /// Whether the canary at the limit of the stack whose [`Stack::base`] is `base` is intact.
+    /// Checks the two topmost words (an overflow creeping down hits them first) and the lowest
+    /// one: cheap enough for every pass through the scheduler.
+    ///
+    /// # Safety
+    /// `base` must come from a `Stack` that is still alive (the scheduler passes the running
+    /// context's, which lives while it runs).
+    pub(crate) unsafe fn canary_intact_at(base: *const u8) -> bool {
+        let canary = base.cast::<u32>();
         const WORDS: usize = CANARY_BYTES / 4;
         [WORDS - 1, WORDS - 2, 0].into_iter().all(|i| {
-            // SAFETY: the canary words are in bounds and aligned (see `new`); they are never
-            // part of a live frame unless the stack overflowed; one thread, so no race.
+            // SAFETY: `base` is the base of a live stack (the caller's contract), whose first
+            // CANARY_BYTES are the aligned canary words; one thread, so no race.
             unsafe { canary.wrapping_add(i).read_volatile() == CANARY }
         })
     }
