@@ -107,14 +107,14 @@ pub(super) fn read_mbr(
             parts.push(p);
         }
     }
-    // Block 0 holds the table itself; every partition and container starts after it.
-    let mut all: Vec<Partition> = parts.iter().chain(&containers).cloned().collect();
-    check_layout(&all, 1, disk_blocks - 1)?;
     if containers.len() > 1 {
         return Err(PartitionError::BadExtended(
             "more than one extended partition",
         ));
     }
+    // Block 0 holds the table itself; every partition and container starts after it.
+    let mut all: Vec<Partition> = parts.iter().chain(&containers).cloned().collect();
+    check_layout(&all, 1, disk_blocks - 1)?;
     if let Some(ext) = containers.first() {
         let logicals = read_logicals(disk, ext)?;
         all.retain(|p| p.index != ext.index);

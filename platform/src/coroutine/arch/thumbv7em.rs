@@ -68,6 +68,9 @@ unsafe extern "C" fn trampoline() -> ! {
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn switch(save: *mut usize, load: usize) {
     naked_asm!(
+        // LLVM assembles naked functions without the target's FPU features under LTO
+        // (rust-lang/rust#80608); name the FPU so `vpush`/`vmrs` assemble everywhere.
+        ".fpu fpv4-sp-d16",
         "vmrs r2, fpscr",
         "push {{r2, r4-r11, lr}}",
         "vpush {{s16-s31}}",
