@@ -5,7 +5,8 @@
 //!   flush, read-only, media present/changed; errors are [`StorageError`].
 //! - Backends: [`RamDisk`], [`FileDisk`] (host files, `std`), SD cards over SPI
 //!   ([`open_sd_card`]), any embedded-sdmmc block device ([`SdmmcBackend`]).
-//! - [`View`]: a bounded window of a device; what a partition is.
+//! - [`View`]: a bounded window of a device; what a partition is. [`MediaSlot`]: removable
+//!   media that can be ejected, inserted and swapped, reporting the change once.
 //! - [`part`]: MBR and GPT tables, checked.
 //! - [`Registry`]: names (`ram0`, `img0`, `sd0.1`, `sd0.rootfs`) for the config and console.
 //! - [`SdmmcDevice`]: any device or partition as an embedded-sdmmc block device (FAT access).
@@ -23,6 +24,7 @@ mod file;
 pub mod part;
 mod ram;
 mod registry;
+mod removable;
 mod sd_spi;
 mod sdmmc;
 mod view;
@@ -33,6 +35,7 @@ pub use error::{IoOp, StorageError};
 pub use file::{FileDisk, FileDiskError};
 pub use ram::RamDisk;
 pub use registry::{Entry, EntryKind, Listing, Registry, RegistryError, check_disk_name};
+pub use removable::MediaSlot;
 pub use sd_spi::{SpiSdCard, YieldingDelay, open_sd_card};
 pub use sdmmc::{FixedTime, SdmmcBackend, SdmmcDevice, SdmmcDeviceError};
 pub use view::View;

@@ -1,0 +1,140 @@
+//! RAM and host-file backends: sizes, bounds, read-only, flush.
+
+use lunbox_storage::{BlockDevice, FileDisk, FileDiskError, IoOp, RamDisk, StorageError};
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lunbox-storage-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn ram_disk_round_trip_and_bounds() {
+    let mut d = RamDisk::new(16).unwrap();
+    assert_eq!((d.num_blocks(), d.block_size()), (16, 512));
+    let data: Vec<u8> = (0..1024).map(|i| (i % 251) as u8).collect();
+    d.write(14, &data).unwrap();
+    let mut back = vec![0; 1024];
+    d.read(14, &mut back).unwrap();
+    assert_eq!(back, data);
+    assert_eq!(
+        d.write(15, &data),
+        Err(StorageError::OutOfRange {
+            lba: 15,
+            count: 2,
+            capacity: 16
+        })
+    );
+    assert_eq!(
+        d.read(u64::MAX, &mut back),
+        Err(StorageError::OutOfRange {
+            lba: u64::MAX,
+            count: 2,
+            capacity: 16
+        })
+    );
+    d.set_read_only(true);
+    assert_eq!(d.write(0, &data), Err(StorageError::ReadOnly));
+    assert_eq!(&d.as_bytes()[14 * 512..], &data[..]);
+    assert!(
+        RamDisk::new(u64::MAX).is_none(),
+        "absurd sizes are refused, not a panic"
+    );
+    assert!(RamDisk::from_image(vec![0; 513]).is_err());
+}
+
+#[test]
+fn file_disk_round_trip_persists_and_flushes() {
+    let path = temp_path("rt.img");
+    {
+        let mut d = FileDisk::create(&path, 32).unwrap();
+        assert_eq!(d.num_blocks(), 32);
+        d.write(31, &[7u8; 512]).unwrap();
+        d.flush().unwrap();
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 32 * 512);
+    let mut d = FileDisk::open(&path, false).unwrap();
+    let mut buf = [0u8; 512];
+    d.read(31, &mut buf).unwrap();
+    assert_eq!(buf, [7u8; 512]);
+    assert!(matches!(
+        d.read(32, &mut buf),
+        Err(StorageError::OutOfRange { .. })
+    ));
+}
+
+#[test]
+fn read_only_file_disk_refuses_writes_and_leaves_the_file_alone() {
+    let path = temp_path("ro.img");
+    std::fs::write(&path, vec![1u8; 4096]).unwrap();
+    let mut d = FileDisk::open(&path, true).unwrap();
+    assert!(d.is_read_only());
+    assert_eq!(d.write(0, &[0u8; 512]), Err(StorageError::ReadOnly));
+    d.flush().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 4096]);
+}
+
+#[test]
+fn file_size_must_be_whole_blocks() {
+    let path = temp_path("odd.img");
+    std::fs::write(&path, vec![0u8; 1000]).unwrap();
+    let err = FileDisk::open(&path, false).unwrap_err();
+    assert!(matches!(err, FileDiskError::Size { bytes: 1000, .. }));
+    assert!(
+        err.to_string()
+            .contains("not a whole number of 512-byte blocks"),
+        "{err}"
+    );
+    let missing = FileDisk::open(temp_path("missing.img"), false).unwrap_err();
+    assert!(missing.to_string().starts_with("cannot open"), "{missing}");
+}
+
+#[test]
+fn a_file_that_shrinks_gives_an_io_error_with_the_block() {
+    let path = temp_path("shrink.img");
+    let mut d = FileDisk::create(&path, 8).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(512 * 4)
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert_eq!(
+        d.read(6, &mut buf),
+        Err(StorageError::Io {
+            lba: 6,
+            op: IoOp::Read,
+            reason: "file shrank under lunbox"
+        })
+    );
+}
+
+#[test]
+fn media_slot_reports_absence_and_each_change_once() {
+    use lunbox_storage::MediaSlot;
+    let mut slot = MediaSlot::with(Box::new(RamDisk::new(8).unwrap()));
+    assert!(slot.media_present());
+    assert!(
+        !slot.take_media_changed(),
+        "a slot made with media has not changed"
+    );
+    slot.write(1, &[3u8; 512]).unwrap();
+    let old = slot.eject().unwrap().expect("there was a medium");
+    assert_eq!(old.num_blocks(), 8);
+    assert!(!slot.media_present());
+    assert_eq!(slot.num_blocks(), 0);
+    let mut buf = [0u8; 512];
+    assert_eq!(slot.read(0, &mut buf), Err(StorageError::NoMedia));
+    assert_eq!(slot.write(0, &buf), Err(StorageError::NoMedia));
+    assert!(slot.take_media_changed());
+    assert!(!slot.take_media_changed(), "reported once");
+    let mut ro = RamDisk::new(4).unwrap();
+    ro.set_read_only(true);
+    assert!(slot.insert(Box::new(ro)).is_none());
+    assert!(slot.take_media_changed());
+    assert!(slot.is_read_only());
+    assert_eq!(slot.num_blocks(), 4);
+    assert!(slot.eject().unwrap().is_some());
+    assert!(slot.eject().unwrap().is_none());
+}
