@@ -28,6 +28,9 @@ pub type SpiSdCard<SPI> = SdmmcBackend<SdCard<SPI, YieldingDelay>>;
 /// Initialise the card on `spi` (its chip select managed by the `SpiDevice`) and wrap it.
 ///
 /// No card answering is [`StorageError::NoMedia`]; other failures are I/O errors at block 0.
+/// After a failed transfer the card is initialised again on the next access. (embedded-sdmmc
+/// sends no power-up clocks with chip select high; a card that insists on them answers after
+/// the first CMD0 times out.)
 pub fn open_sd_card<SPI: SpiDevice<u8>>(spi: SPI) -> Result<SpiSdCard<SPI>, StorageError> {
     SdmmcBackend::new(SdCard::new(spi, YieldingDelay)).map_err(|e| match e {
         SdCardError::CardNotFound | SdCardError::TimeoutCommand(_) => StorageError::NoMedia,

@@ -19,6 +19,9 @@ pub struct SdmmcBackend<D> {
     blocks: u64,
     read_only: bool,
     scratch: Vec<Block>,
+    /// Called after a failed transfer, before the failing block is looked for (an SD card
+    /// re-initialises itself on the next access, so a half-finished transfer cannot wedge it).
+    on_error: Option<fn(&D)>,
 }
 
 impl<D: embedded_sdmmc::BlockDevice> SdmmcBackend<D> {
@@ -30,7 +33,20 @@ impl<D: embedded_sdmmc::BlockDevice> SdmmcBackend<D> {
             blocks,
             read_only: false,
             scratch: vec![Block::new(); CHUNK],
+            on_error: None,
         })
+    }
+
+    /// Call `hook` on the device after every failed transfer.
+    pub fn on_error(mut self, hook: fn(&D)) -> Self {
+        self.on_error = Some(hook);
+        self
+    }
+
+    fn failed(&self) {
+        if let Some(hook) = self.on_error {
+            hook(&self.dev);
+        }
     }
 
     /// Refuse (or allow) writes.
@@ -67,11 +83,25 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
         for (i, chunk) in buf.chunks_mut(CHUNK * Block::LEN).enumerate() {
             let at = lba + (i * CHUNK) as u64;
             let n = chunk.len() / Block::LEN;
-            let blocks = &mut self.scratch[..n];
-            self.dev
-                .read(blocks, BlockIdx(at as u32))
-                .map_err(|_| io(at, IoOp::Read))?;
-            for (dst, src) in chunk.chunks_exact_mut(Block::LEN).zip(blocks.iter()) {
+            if self
+                .dev
+                .read(&mut self.scratch[..n], BlockIdx(at as u32))
+                .is_err()
+            {
+                self.failed();
+                // Find the failing block, one at a time, delivering the good ones before it.
+                for (j, dst) in chunk.chunks_exact_mut(Block::LEN).enumerate() {
+                    let block = at + j as u64;
+                    let one = &mut self.scratch[..1];
+                    if self.dev.read(one, BlockIdx(block as u32)).is_err() {
+                        self.failed();
+                        return Err(io(block, IoOp::Read));
+                    }
+                    dst.copy_from_slice(&one[0].contents);
+                }
+                continue; // a passing fault: every block read fine on its own
+            }
+            for (dst, src) in chunk.chunks_exact_mut(Block::LEN).zip(self.scratch.iter()) {
                 dst.copy_from_slice(&src.contents);
             }
         }
@@ -87,9 +117,19 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
             for (dst, src) in blocks.iter_mut().zip(chunk.chunks_exact(Block::LEN)) {
                 dst.contents.copy_from_slice(src);
             }
-            self.dev
-                .write(blocks, BlockIdx(at as u32))
-                .map_err(|_| io(at, IoOp::Write))?;
+            if self.dev.write(blocks, BlockIdx(at as u32)).is_err() {
+                self.failed();
+                // Rewrite block by block to learn which one fails (writes are idempotent).
+                for (j, src) in chunk.chunks_exact(Block::LEN).enumerate() {
+                    let block = at + j as u64;
+                    let one = &mut self.scratch[..1];
+                    one[0].contents.copy_from_slice(src);
+                    if self.dev.write(one, BlockIdx(block as u32)).is_err() {
+                        self.failed();
+                        return Err(io(block, IoOp::Write));
+                    }
+                }
+            }
         }
         Ok(())
     }

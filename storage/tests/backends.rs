@@ -138,3 +138,97 @@ fn media_slot_reports_absence_and_each_change_once() {
     assert!(slot.eject().unwrap().is_some());
     assert!(slot.eject().unwrap().is_none());
 }
+
+/// An embedded-sdmmc device whose block `bad` cannot be read or written, and that counts how
+/// often its error hook ran.
+struct Flaky {
+    bad: u32,
+    data: std::cell::RefCell<Vec<u8>>,
+    resets: std::cell::Cell<u32>,
+}
+
+impl embedded_sdmmc::BlockDevice for Flaky {
+    type Error = StorageError;
+    fn read(
+        &self,
+        blocks: &mut [embedded_sdmmc::Block],
+        start: embedded_sdmmc::BlockIdx,
+    ) -> Result<(), StorageError> {
+        for (i, b) in blocks.iter_mut().enumerate() {
+            let idx = start.0 + i as u32;
+            if idx == self.bad {
+                return Err(StorageError::NoMedia);
+            }
+            let at = idx as usize * 512;
+            b.contents
+                .copy_from_slice(&self.data.borrow()[at..at + 512]);
+        }
+        Ok(())
+    }
+    fn write(
+        &self,
+        blocks: &[embedded_sdmmc::Block],
+        start: embedded_sdmmc::BlockIdx,
+    ) -> Result<(), StorageError> {
+        for (i, b) in blocks.iter().enumerate() {
+            let idx = start.0 + i as u32;
+            if idx == self.bad {
+                return Err(StorageError::NoMedia);
+            }
+            let at = idx as usize * 512;
+            self.data.borrow_mut()[at..at + 512].copy_from_slice(&b.contents);
+        }
+        Ok(())
+    }
+    fn num_blocks(&self) -> Result<embedded_sdmmc::BlockCount, StorageError> {
+        Ok(embedded_sdmmc::BlockCount(64))
+    }
+}
+
+#[test]
+fn embedded_sdmmc_backend_pinpoints_the_failing_block() {
+    use lunbox_storage::SdmmcBackend;
+    let flaky = Flaky {
+        bad: 21,
+        data: std::cell::RefCell::new((0..64 * 512).map(|i| (i / 512) as u8).collect()),
+        resets: std::cell::Cell::new(0),
+    };
+    let mut dev = SdmmcBackend::new(flaky)
+        .unwrap()
+        .on_error(|f| f.resets.set(f.resets.get() + 1));
+    assert_eq!(dev.num_blocks(), 64);
+    let mut buf = vec![0u8; 20 * 512];
+    // Blocks 10..30 in chunks of 8: 10..18 fine, 18..26 fails; the search finds block 21.
+    assert_eq!(
+        dev.read(10, &mut buf),
+        Err(StorageError::Io {
+            lba: 21,
+            op: IoOp::Read,
+            reason: "block device error"
+        })
+    );
+    assert!(
+        buf[..11 * 512]
+            .chunks(512)
+            .enumerate()
+            .all(|(i, b)| b.iter().all(|&x| x == 10 + i as u8))
+    );
+    assert_eq!(
+        dev.write(20, &vec![0xEE; 4 * 512]),
+        Err(StorageError::Io {
+            lba: 21,
+            op: IoOp::Write,
+            reason: "block device error"
+        })
+    );
+    assert_eq!(
+        dev.inner().resets.get(),
+        4,
+        "the hook ran after each failed transfer"
+    );
+    dev.read(22, &mut buf[..512]).unwrap();
+    assert_eq!(
+        buf[0], 22,
+        "blocks past the failing one are untouched by the failed write"
+    );
+}
