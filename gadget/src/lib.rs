@@ -1,4 +1,14 @@
-//! lunbox USB functions on usb-device: mass storage (Bulk-Only + SCSI), DFU 1.1 and CDC-ACM,
-//! composed into one device. (Filled in by the UMS and composite issues.)
+//! lunbox USB functions on usb-device 0.3: mass storage (Bulk-Only + SCSI), DFU 1.1 and
+//! CDC-ACM, composed into one device.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod ums;
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "virtual-host")]
+pub mod testing;
