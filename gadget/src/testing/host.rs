@@ -206,11 +206,12 @@ impl<'s> VirtualHost<'s> {
     /// Wait until the device took the last packet sent on `ep`.
     fn flush_out(&mut self, ep: usize) -> Result<(), HostError> {
         for _ in 0..PATIENCE {
-            if self.port.out_taken(ep) {
-                return Ok(());
-            }
+            // A halt drops the waiting packet: the host saw a STALL handshake, not an ACK.
             if self.port.halted(ep as u8) {
                 return Err(HostError::Stalled { data: Vec::new() });
+            }
+            if self.port.out_taken(ep) {
+                return Ok(());
             }
             self.step();
         }

@@ -104,3 +104,98 @@ pub(crate) fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 10] {
     let n = blocks.to_be_bytes();
     [op, 0, l[0], l[1], l[2], l[3], 0, n[0], n[1], 0]
 }
+
+/// A device for failure paths: fails reads/writes of one block, counts flushes, and can be
+/// any size (unwritten blocks read as zeros; written ones are kept sparsely).
+pub(crate) struct TestDevice {
+    pub(crate) blocks: u64,
+    pub(crate) bad_block: Option<u64>,
+    pub(crate) read_only: bool,
+    pub(crate) written: std::collections::HashMap<u64, Vec<u8>>,
+    pub(crate) flushes: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl TestDevice {
+    pub(crate) fn new(blocks: u64) -> Self {
+        TestDevice {
+            blocks,
+            bad_block: None,
+            read_only: false,
+            written: Default::default(),
+            flushes: Default::default(),
+        }
+    }
+}
+
+impl lunbox_storage::BlockDevice for TestDevice {
+    fn block_size(&self) -> u32 {
+        512
+    }
+    fn num_blocks(&self) -> u64 {
+        self.blocks
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), lunbox_storage::StorageError> {
+        let n = lunbox_storage::check_io(lba, buf.len(), 512, self.blocks)?;
+        for i in 0..n {
+            let b = lba + i;
+            if Some(b) == self.bad_block {
+                return Err(lunbox_storage::StorageError::Io {
+                    lba: b,
+                    op: lunbox_storage::IoOp::Read,
+                    reason: "test",
+                });
+            }
+            let dst = &mut buf[i as usize * 512..][..512];
+            match self.written.get(&b) {
+                Some(d) => dst.copy_from_slice(d),
+                None => dst.fill(0),
+            }
+        }
+        Ok(())
+    }
+    fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), lunbox_storage::StorageError> {
+        let n = lunbox_storage::check_write(lba, buf.len(), 512, self.blocks, self.read_only)?;
+        for i in 0..n {
+            let b = lba + i;
+            if Some(b) == self.bad_block {
+                return Err(lunbox_storage::StorageError::Io {
+                    lba: b,
+                    op: lunbox_storage::IoOp::Write,
+                    reason: "test",
+                });
+            }
+            self.written.insert(b, buf[i as usize * 512..][..512].to_vec());
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), lunbox_storage::StorageError> {
+        self.flushes.set(self.flushes.get() + 1);
+        Ok(())
+    }
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
+/// Sense as (key, asc, ascq).
+pub(crate) fn ksa(s: (u8, u8, u8, Option<u32>)) -> (u8, u8, u8) {
+    (s.0, s.1, s.2)
+}
+
+/// A READ(16) / WRITE(16) command block.
+pub(crate) fn rw16(op: u8, lba: u64, blocks: u32) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    c[0] = op;
+    c[2..10].copy_from_slice(&lba.to_be_bytes());
+    c[10..14].copy_from_slice(&blocks.to_be_bytes());
+    c
+}
+
+/// A READ(12) / WRITE(12) command block.
+pub(crate) fn rw12(op: u8, lba: u32, blocks: u32) -> [u8; 12] {
+    let mut c = [0u8; 12];
+    c[0] = op;
+    c[2..6].copy_from_slice(&lba.to_be_bytes());
+    c[6..10].copy_from_slice(&blocks.to_be_bytes());
+    c
+}
