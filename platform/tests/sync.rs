@@ -258,3 +258,19 @@ fn work_waits_until_the_shell_command_is_done() {
     );
     assert!(!coroutine::in_command_context());
 }
+
+#[test]
+fn wait_stoppable_returns_on_a_stop_request() {
+    let c = Rc::new(Completion::new());
+    let c2 = c.clone();
+    let h = coroutine::spawn("stoppable", move || c2.wait_stoppable());
+    coroutine::yield_now();
+    assert!(c.has_waiters());
+    assert_eq!(h.stop(), Ok(false), "woken by the stop, nothing consumed");
+    c.complete();
+    let c3 = c.clone();
+    assert_eq!(
+        coroutine::spawn("completed", move || c3.wait_stoppable()).join(),
+        Ok(true)
+    );
+}

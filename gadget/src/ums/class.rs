@@ -274,10 +274,16 @@ impl<B: UsbBus> UsbClass<B> for UmsClass<'_, B> {
             let _ = xfer.reject();
             return;
         }
-        // Bulk-Only Mass Storage Reset: abort the command, lift the wedge; the host clears the
-        // halts next (Reset Recovery).
+        // Bulk-Only Mass Storage Reset: abort the command and lift the wedge. Halting both
+        // endpoints drops a packet still waiting in Bulk-In (it belongs to the aborted
+        // command); the host clears both halts next, as Reset Recovery requires.
         self.pipe.st.borrow_mut().wedged = false;
         self.pipe.abort(false);
+        self.in_halted = false;
+        self.out_halted = false;
+        self.in_busy = false;
+        self.halt_in();
+        self.halt_out();
         let _ = xfer.accept();
     }
 

@@ -164,7 +164,8 @@ impl lunbox_storage::BlockDevice for TestDevice {
                     reason: "test",
                 });
             }
-            self.written.insert(b, buf[i as usize * 512..][..512].to_vec());
+            self.written
+                .insert(b, buf[i as usize * 512..][..512].to_vec());
         }
         Ok(())
     }

@@ -48,6 +48,20 @@ impl Completion {
         self.queue.wait_until(|| self.try_wait(), None);
     }
 
+    /// Wait until completed or until the running coroutine is asked to stop
+    /// ([`super::should_stop`]). Returns whether it was completed (and consumed).
+    pub fn wait_stoppable(&self) -> bool {
+        let mut completed = false;
+        self.queue.wait_until(
+            || {
+                completed = self.try_wait();
+                completed || super::should_stop()
+            },
+            None,
+        );
+        completed
+    }
+
     /// Wait at most `timeout`. Returns `false` if it timed out.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = global::with(|s| s.now()) + timeout;
