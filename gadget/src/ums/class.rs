@@ -70,7 +70,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
 
     /// Completed whenever the function posts work for the bus (a buffer to send or fill, a
     /// stall): a USB controller poller that sleeps between bus events waits on this too.
-    pub fn activity(&self) -> &lunbox_platform::coroutine::Completion {
+    pub fn activity(&self) -> &Rc<lunbox_platform::coroutine::Completion> {
         &self.pipe.poke
     }
 

@@ -27,6 +27,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use lunbox_platform::coroutine::Completion;
 use usb_device::bus::{UsbBus, UsbBusAllocator};
 
 use lun::Lun;
@@ -46,6 +47,9 @@ pub struct UmsConfig {
     pub buffer_size: usize,
     /// Data buffers (at least 2: one on the bus while the next is read or written).
     pub buffers: usize,
+    /// Completed whenever the function posts work for the bus; the USB controller poller
+    /// sleeps on it (share one with other sources of work, such as the bus's sockets).
+    pub activity: Rc<Completion>,
 }
 
 impl UmsConfig {
@@ -56,6 +60,7 @@ impl UmsConfig {
             max_packet: 512,
             buffer_size: 16 * 1024,
             buffers: 2,
+            activity: Rc::new(Completion::new()),
         }
     }
 }
@@ -122,7 +127,7 @@ impl<'a, B: UsbBus> Ums<'a, B> {
         if !(2..=16).contains(&config.buffers) {
             return Err(UmsConfigError::Buffers(config.buffers));
         }
-        let pipe = Rc::new(Pipe::default());
+        let pipe = Rc::new(Pipe::new(config.activity));
         let luns = Rc::new(RefCell::new(
             config
                 .luns

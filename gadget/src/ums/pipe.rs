@@ -6,6 +6,7 @@
 //! OUT packets straight into a posted buffer and writes IN packets straight from one.
 
 use alloc::collections::VecDeque;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
@@ -49,7 +50,6 @@ pub(crate) struct PipeState {
 }
 
 /// The shared pipe: state, an event counter for aborts, and the function's wake-up.
-#[derive(Default)]
 pub(crate) struct Pipe {
     pub(crate) st: RefCell<PipeState>,
     /// Incremented by every event that aborts the command in progress.
@@ -63,10 +63,22 @@ pub(crate) struct Pipe {
     pub(crate) wake: Completion,
     /// Completed whenever the function posted something: the USB controller poller may wait
     /// on it (see [`super::UmsClass::activity`]).
-    pub(crate) poke: Completion,
+    pub(crate) poke: Rc<Completion>,
 }
 
 impl Pipe {
+    /// A pipe whose poller is woken through `poke`.
+    pub(crate) fn new(poke: Rc<Completion>) -> Self {
+        Pipe {
+            st: RefCell::default(),
+            epoch: Cell::new(0),
+            configured: Cell::new(false),
+            bus_reset: Cell::new(false),
+            wake: Completion::new(),
+            poke,
+        }
+    }
+
     /// Tell the poller there is work for the class.
     pub(crate) fn wake_bus(&self) {
         if !self.poke.is_done() {
