@@ -31,7 +31,9 @@ impl SlowDisk {
         }
         if let (Some(p), Some(b)) = (port, before) {
             let a = p.stats();
-            self.during.borrow_mut().push(a.packets_in + a.packets_out - b.packets_in - b.packets_out);
+            self.during
+                .borrow_mut()
+                .push(a.packets_in + a.packets_out - b.packets_in - b.packets_out);
         }
     }
 }
@@ -69,7 +71,11 @@ impl BlockDevice for SlowDisk {
 fn the_bus_moves_one_buffer_while_the_medium_works_on_the_next() {
     let port = Rc::new(RefCell::new(None));
     let during = Rc::new(RefCell::new(Vec::new()));
-    let disk = SlowDisk { data: vec![0x42; 256 * 512], port: port.clone(), during: during.clone() };
+    let disk = SlowDisk {
+        data: vec![0x42; 256 * 512],
+        port: port.clone(),
+        during: during.clone(),
+    };
     let mut config = UmsConfig::new(vec![LunConfig::new(Some(share(disk)), "slow")]);
     config.buffer_size = 8192;
     config.max_packet = 512;
@@ -82,8 +88,14 @@ fn the_bus_moves_one_buffer_while_the_medium_works_on_the_next() {
         assert!(read.data.iter().all(|&b| b == 0x42));
         let reads = during.borrow().clone();
         assert_eq!(reads.len(), 8, "64 KiB in 8 KiB buffers");
-        assert_eq!(reads[0], 0, "nothing to send before the first buffer is read");
-        assert!(reads[1..].iter().all(|&n| n > 0), "packets flowed during every later read: {reads:?}");
+        assert_eq!(
+            reads[0], 0,
+            "nothing to send before the first buffer is read"
+        );
+        assert!(
+            reads[1..].iter().all(|&n| n > 0),
+            "packets flowed during every later read: {reads:?}"
+        );
 
         during.borrow_mut().clear();
         let data = vec![0x17u8; 64 * 512];
@@ -91,7 +103,10 @@ fn the_bus_moves_one_buffer_while_the_medium_works_on_the_next() {
         assert_eq!(write.csw.status, CswStatus::Passed);
         let writes = during.borrow().clone();
         assert_eq!(writes.len(), 4);
-        assert!(writes[..3].iter().all(|&n| n > 0), "the host kept sending while the medium wrote: {writes:?}");
+        assert!(
+            writes[..3].iter().all(|&n| n > 0),
+            "the host kept sending while the medium wrote: {writes:?}"
+        );
         let back = r.cmd(0, &rw10(0x28, 0, 64), DataPhase::In(64 * 512));
         assert_eq!(back.data, data);
     });

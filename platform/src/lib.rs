@@ -3,6 +3,10 @@
 
 extern crate alloc;
 #[cfg(feature = "std")]
+#[macro_use]
 extern crate std;
 
 pub mod coroutine;
+
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

@@ -1,0 +1,418 @@
+//! lunbox as a program, driven over USB/IP on 127.0.0.1 by a client written here from the
+//! protocol description (independently of lunbox's own codec): list, import, enumerate, SCSI
+//! reads and writes with the data checked, malformed input, a busy second import, reconnects.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+/// A lunbox process with a fresh state directory.
+struct Lunbox {
+    child: Child,
+    stdin: ChildStdin,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Lunbox {
+    fn start(name: &str) -> Lunbox {
+        let dir = std::env::temp_dir().join(format!("lunbox-usbip-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
+            .args(["--listen", "127.0.0.1:0", "--ram-mib", "4", "--state-dir"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut addr = None;
+        for _ in 0..20 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(rest) = line.strip_prefix("USB/IP server on ") {
+                addr = Some(rest.split(',').next().unwrap().parse().unwrap());
+                break;
+            }
+        }
+        // Keep draining stdout so lunbox never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        Lunbox {
+            child,
+            stdin,
+            addr: addr.expect("lunbox printed its address"),
+            _dir: TempDir(dir),
+        }
+    }
+
+    fn console(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+}
+
+impl Drop for Lunbox {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "exit");
+        let _ = self.stdin.flush();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    s.read_exact(&mut b).unwrap();
+    b
+}
+
+fn op_header(code: u16) -> Vec<u8> {
+    let mut b = 0x0111u16.to_be_bytes().to_vec();
+    b.extend_from_slice(&code.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b
+}
+
+fn devlist(lb: &Lunbox) -> Vec<u8> {
+    let mut s = lb.connect();
+    s.write_all(&op_header(0x8005)).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    all
+}
+
+/// Import 1-1; returns the stream in URB phase, or the import status.
+fn import(lb: &Lunbox, busid: &str) -> Result<TcpStream, u32> {
+    let mut s = lb.connect();
+    let mut req = op_header(0x8003);
+    let mut id = [0u8; 32];
+    id[..busid.len()].copy_from_slice(busid.as_bytes());
+    req.extend_from_slice(&id);
+    s.write_all(&req).unwrap();
+    let head = read_exact(&mut s, 8);
+    assert_eq!(&head[..4], &[0x01, 0x11, 0x00, 0x03]);
+    let status = be32(&head, 4);
+    if status != 0 {
+        return Err(status);
+    }
+    let dev = read_exact(&mut s, 0x138);
+    assert_eq!(&dev[0x100..0x103], b"1-1");
+    assert_eq!(be32(&dev, 0x128), 3, "high speed");
+    Ok(s)
+}
+
+/// A minimal USB/IP host on an imported stream: one URB at a time.
+struct Host {
+    s: TcpStream,
+    seq: u32,
+}
+
+impl Host {
+    /// Submit and wait for the RET_SUBMIT: (status, actual_length, IN data).
+    fn submit(
+        &mut self,
+        ep: u32,
+        dir_in: bool,
+        setup: [u8; 8],
+        len: u32,
+        out: &[u8],
+    ) -> (i32, u32, Vec<u8>) {
+        self.seq += 1;
+        let mut h = Vec::new();
+        for v in [
+            1u32,
+            self.seq,
+            0x0001_0002,
+            u32::from(dir_in),
+            ep,
+            0,
+            len,
+            0,
+            0xffff_ffff,
+            0,
+        ] {
+            h.extend_from_slice(&v.to_be_bytes());
+        }
+        h.extend_from_slice(&setup);
+        if !dir_in {
+            h.extend_from_slice(out);
+        }
+        self.s.write_all(&h).unwrap();
+        let r = read_exact(&mut self.s, 48);
+        assert_eq!(be32(&r, 0), 3, "RET_SUBMIT");
+        assert_eq!(be32(&r, 4), self.seq, "matching seqnum");
+        let status = be32(&r, 20) as i32;
+        let actual = be32(&r, 24);
+        assert!(actual <= len, "actual_length within the transfer");
+        let data = if dir_in {
+            read_exact(&mut self.s, actual as usize)
+        } else {
+            Vec::new()
+        };
+        (status, actual, data)
+    }
+
+    fn control_in(&mut self, setup: [u8; 8]) -> Result<Vec<u8>, i32> {
+        let len = u32::from(u16::from_le_bytes([setup[6], setup[7]]));
+        let (st, _, data) = self.submit(0, true, setup, len, &[]);
+        if st == 0 { Ok(data) } else { Err(st) }
+    }
+
+    fn control_out(&mut self, setup: [u8; 8]) -> Result<(), i32> {
+        let (st, _, _) = self.submit(0, false, setup, 0, &[]);
+        if st == 0 { Ok(()) } else { Err(st) }
+    }
+}
+
+/// Bulk-Only on top of [`Host`].
+struct Bot {
+    host: Host,
+    ep_in: u32,
+    ep_out: u32,
+    tag: u32,
+}
+
+#[derive(Debug)]
+struct Reply {
+    data: Vec<u8>,
+    status: u8,
+    residue: u32,
+}
+
+impl Bot {
+    fn enumerate(mut host: Host) -> Bot {
+        let dev = host.control_in([0x80, 6, 0, 1, 0, 0, 64, 0]).unwrap();
+        assert_eq!((dev[0], dev[1]), (18, 1));
+        assert_eq!(dev[7], 64);
+        let head = host.control_in([0x80, 6, 0, 2, 0, 0, 9, 0]).unwrap();
+        let total = u16::from_le_bytes([head[2], head[3]]);
+        let t = total.to_le_bytes();
+        let config = host.control_in([0x80, 6, 0, 2, 0, 0, t[0], t[1]]).unwrap();
+        assert_eq!(config.len(), usize::from(total));
+        let (mut ep_in, mut ep_out) = (0, 0);
+        let mut at = 0;
+        while at < config.len() {
+            let d = &config[at..at + usize::from(config[at])];
+            if d[1] == 4 {
+                assert_eq!(
+                    &d[5..8],
+                    &[8, 6, 0x50],
+                    "a Bulk-Only mass-storage interface"
+                );
+            }
+            if d[1] == 5 {
+                assert_eq!(u16::from_le_bytes([d[4], d[5]]), 512, "high-speed bulk");
+                if d[2] & 0x80 != 0 {
+                    ep_in = u32::from(d[2] & 0x0F)
+                } else {
+                    ep_out = u32::from(d[2])
+                }
+            }
+            at += usize::from(config[at]);
+        }
+        host.control_out([0, 9, 1, 0, 0, 0, 0, 0]).unwrap();
+        let max_lun = host.control_in([0xA1, 0xFE, 0, 0, 0, 0, 1, 0]).unwrap();
+        assert_eq!(max_lun, [1], "two LUNs");
+        Bot {
+            host,
+            ep_in,
+            ep_out,
+            tag: 0,
+        }
+    }
+
+    fn clear_halt(&mut self, ep: u32) {
+        self.host
+            .control_out([0x02, 1, 0, 0, ep as u8, 0, 0, 0])
+            .unwrap();
+    }
+
+    fn command(&mut self, lun: u8, cdb: &[u8], data_in: Option<u32>, out: &[u8]) -> Reply {
+        self.tag += 1;
+        let len = data_in.unwrap_or(out.len() as u32);
+        let mut cbw = b"USBC".to_vec();
+        cbw.extend_from_slice(&self.tag.to_le_bytes());
+        cbw.extend_from_slice(&len.to_le_bytes());
+        cbw.push(if data_in.is_some() { 0x80 } else { 0 });
+        cbw.push(lun);
+        cbw.push(cdb.len() as u8);
+        let mut cb = [0u8; 16];
+        cb[..cdb.len()].copy_from_slice(cdb);
+        cbw.extend_from_slice(&cb);
+        let (st, actual, _) = self.host.submit(self.ep_out, false, [0; 8], 31, &cbw);
+        assert_eq!((st, actual), (0, 31), "CBW accepted");
+        let mut data = Vec::new();
+        if let Some(n) = data_in {
+            let (st, _, d) = self.host.submit(self.ep_in, true, [0; 8], n, &[]);
+            data = d;
+            if st == -32 {
+                self.clear_halt(0x80 | self.ep_in);
+            }
+        } else if !out.is_empty() {
+            let (st, _, _) = self
+                .host
+                .submit(self.ep_out, false, [0; 8], out.len() as u32, out);
+            if st == -32 {
+                self.clear_halt(self.ep_out);
+            }
+        }
+        let (mut st, _, mut csw) = self.host.submit(self.ep_in, true, [0; 8], 13, &[]);
+        if st == -32 {
+            self.clear_halt(0x80 | self.ep_in);
+            (st, _, csw) = self.host.submit(self.ep_in, true, [0; 8], 13, &[]);
+        }
+        assert_eq!(st, 0);
+        assert_eq!(&csw[..4], b"USBS");
+        assert_eq!(u32::from_le_bytes(csw[4..8].try_into().unwrap()), self.tag);
+        Reply {
+            data,
+            status: csw[12],
+            residue: u32::from_le_bytes(csw[8..12].try_into().unwrap()),
+        }
+    }
+}
+
+fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 10] {
+    let l = lba.to_be_bytes();
+    let n = blocks.to_be_bytes();
+    [op, 0, l[0], l[1], l[2], l[3], 0, n[0], n[1], 0]
+}
+
+#[test]
+fn list_import_enumerate_and_move_data() {
+    let lb = Lunbox::start("data");
+    let list = devlist(&lb);
+    assert_eq!(&list[..8], &[0x01, 0x11, 0x00, 0x05, 0, 0, 0, 0]);
+    assert_eq!(be32(&list, 8), 1, "one device");
+    assert_eq!(&list[12 + 0x100..12 + 0x103], b"1-1");
+    assert_eq!(list[12 + 0x137], 1, "one interface");
+    assert_eq!(&list[12 + 0x138..12 + 0x138 + 3], &[8, 6, 0x50]);
+
+    let s = import(&lb, "1-1").expect("import");
+    let mut bot = Bot::enumerate(Host { s, seq: 100 });
+    // Power-on unit attention, then ready.
+    assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 1);
+    assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
+    let inq = bot.command(0, &[0x12, 0, 0, 0, 36, 0], Some(36), &[]);
+    assert_eq!(&inq.data[8..14], b"lunbox");
+    let cap = bot.command(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], Some(8), &[]);
+    assert_eq!(
+        u32::from_be_bytes(cap.data[..4].try_into().unwrap()),
+        (64 << 11) - 1
+    );
+    // The default image: MBR, and a FAT32 boot sector at block 2048.
+    let mbr = bot.command(0, &rw10(0x28, 0, 1), Some(512), &[]);
+    assert_eq!(
+        (mbr.data[510], mbr.data[511], mbr.data[446 + 4]),
+        (0x55, 0xAA, 0x0C)
+    );
+    let vbr = bot.command(0, &rw10(0x28, 2048, 1), Some(512), &[]);
+    assert_eq!(&vbr.data[82..90], b"FAT32   ");
+    // Write and read back 300 KiB on the RAM LUN (many URB packets, several buffers).
+    bot.command(1, &[0; 6], None, &[]);
+    let data: Vec<u8> = (0..600 * 512).map(|i| (i * 31 % 251) as u8).collect();
+    let w = bot.command(1, &rw10(0x2A, 100, 600), None, &data);
+    assert_eq!((w.status, w.residue), (0, 0));
+    let r = bot.command(1, &rw10(0x28, 100, 600), Some(600 * 512), &[]);
+    assert_eq!((r.status, r.residue), (0, 0));
+    assert!(r.data == data, "data read back over USB/IP");
+    // Case 5 through the bridge: a short IN transfer then a stall and a clean CSW.
+    let short = bot.command(1, &rw10(0x28, 0, 1), Some(4096), &[]);
+    assert_eq!(
+        (short.status, short.residue, short.data.len()),
+        (0, 3584, 512)
+    );
+}
+
+#[test]
+fn busy_import_malformed_input_and_reattach() {
+    let mut lb = Lunbox::start("robust");
+    assert_eq!(
+        import(&lb, "2-7").err(),
+        Some(4),
+        "unknown bus id: ST_NODEV"
+    );
+    let s = import(&lb, "1-1").unwrap();
+    assert_eq!(
+        import(&lb, "1-1").err(),
+        Some(2),
+        "second import while attached: ST_DEV_BUSY"
+    );
+    // Garbage on a fresh connection: closed, nothing else happens.
+    let mut g = lb.connect();
+    g.write_all(&[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0]).unwrap();
+    let mut sink = Vec::new();
+    assert_eq!(
+        g.read_to_end(&mut sink).unwrap_or(0),
+        0,
+        "closed without a reply"
+    );
+    // The attached session still works.
+    let mut bot = Bot::enumerate(Host { s, seq: 1 });
+    bot.command(1, &[0; 6], None, &[]);
+    assert_eq!(bot.command(1, &[0; 6], None, &[]).status, 0);
+    // Start a write and drop the connection in the middle of it.
+    let mut cbw = b"USBC".to_vec();
+    cbw.extend_from_slice(&77u32.to_le_bytes());
+    cbw.extend_from_slice(&(64u32 * 512).to_le_bytes());
+    cbw.extend_from_slice(&[0, 1, 10]);
+    let mut cb = [0u8; 16];
+    cb[..10].copy_from_slice(&rw10(0x2A, 0, 64));
+    cbw.extend_from_slice(&cb);
+    bot.host.submit(bot.ep_out, false, [0; 8], 31, &cbw);
+    drop(bot);
+    std::thread::sleep(Duration::from_millis(100));
+    // Attach again: a fresh session (power-on attention again, everything works).
+    let s = import(&lb, "1-1").expect("re-import after a dropped session");
+    let mut bot = Bot::enumerate(Host { s, seq: 5000 });
+    assert_eq!(
+        bot.command(1, &[0; 6], None, &[]).status,
+        1,
+        "unit attention after the reset"
+    );
+    assert_eq!(bot.command(1, &[0; 6], None, &[]).status, 0);
+    // A URB for an endpoint that does not exist gets -EPROTO, and the session goes on.
+    let (st, _, _) = bot.host.submit(9, true, [0; 8], 64, &[]);
+    assert_eq!(st, -71);
+    assert_eq!(bot.command(1, &[0; 6], None, &[]).status, 0);
+    // A malformed URB header ends the session; lunbox keeps serving.
+    bot.host.s.write_all(&[0u8; 48]).unwrap();
+    let mut rest = Vec::new();
+    let _ = bot.host.s.read_to_end(&mut rest);
+    lb.console("lun");
+    let s = import(&lb, "1-1").expect("re-import after a malformed header");
+    let _bot = Bot::enumerate(Host { s, seq: 1 });
+}

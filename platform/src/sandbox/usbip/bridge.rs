@@ -1,0 +1,587 @@
+//! URBs from a USB/IP client turned into the packet-level contract of a `usb-device` bus, and
+//! packets back into URB completions.
+//!
+//! Per endpoint a FIFO of URBs is served head first; endpoint 0 runs one control transfer at a
+//! time. A URB completes (a RET_SUBMIT is queued) only when its transfer is done: an OUT URB
+//! when the class has read its last packet, an IN URB on a short packet, a zero-length packet
+//! or when full. A halt fails the head URB with -EPIPE; CLEAR_FEATURE(ENDPOINT_HALT) (handled by
+//! usb-device, which calls `set_stalled(ep, false)`) resumes the queue. See
+//! `shared/notes`-derived rules in the module docs of `super`.
+
+use std::collections::VecDeque;
+use std::vec::Vec;
+
+use usb_device::bus::PollResult;
+use usb_device::endpoint::EndpointAddress;
+use usb_device::{UsbDirection, UsbError};
+
+use super::proto::{self, CmdSubmit, Direction};
+
+/// One URB in flight.
+#[derive(Debug)]
+struct Urb {
+    seqnum: u32,
+    /// Transfer length the host asked for (IN) or sends (OUT).
+    len: usize,
+    /// OUT: the payload; IN: the bytes collected so far.
+    data: Vec<u8>,
+    /// OUT: bytes handed to the device so far.
+    pos: usize,
+    /// OUT: a zero-length packet still to hand over (URB_ZERO_PACKET, or an empty transfer).
+    zlp: bool,
+    /// The URB's pipe is IN (its reply carries data).
+    dir_in: bool,
+    /// Control only: the setup packet.
+    setup: Option<[u8; 8]>,
+}
+
+impl Urb {
+    /// A control request whose data stage goes to the host.
+    fn setup_in(&self) -> bool {
+        self.setup.is_some_and(|s| s[0] & 0x80 != 0)
+    }
+}
+
+/// One endpoint direction.
+#[derive(Default)]
+struct Ep {
+    allocated: bool,
+    max_packet: usize,
+    halted: bool,
+    /// A halt not yet reported to any URB: the next one to arrive fails with -EPIPE.
+    halt_unreported: bool,
+    urbs: VecDeque<Urb>,
+    /// IN: a packet the device wrote with no URB to take it yet.
+    held: Option<Vec<u8>>,
+    /// IN: a packet was taken since the last poll.
+    in_complete: bool,
+}
+
+/// State of the active control transfer on endpoint 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    /// No control transfer.
+    Idle,
+    /// The URB at the head of the control queue is being served.
+    Active,
+    /// The IN data stage was answered; a zero-length status packet waits to be read.
+    Status,
+}
+
+/// Everything the bus and the server share.
+pub(crate) struct Bridge {
+    out: [Ep; 16],
+    inp: [Ep; 16],
+    control_queue: VecDeque<Urb>,
+    control: Control,
+    /// The EP0 OUT slot holds the setup packet of the active transfer.
+    setup_waiting: bool,
+    reset: bool,
+    /// Encoded RET_SUBMIT/RET_UNLINK messages to send.
+    replies: Vec<u8>,
+    /// Packets moved since the counter was last read (for the poller's idle decision).
+    progress: u64,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Bridge {
+            out: Default::default(),
+            inp: Default::default(),
+            control_queue: VecDeque::new(),
+            control: Control::Idle,
+            setup_waiting: false,
+            reset: false,
+            replies: Vec::new(),
+            progress: 0,
+        }
+    }
+}
+
+impl Bridge {
+    // ---- the server's side ----
+
+    /// A new session (after OP_REP_IMPORT) or the end of one: forget every URB, tell the
+    /// device it was reset.
+    pub(crate) fn session_reset(&mut self) {
+        for ep in self.out.iter_mut().chain(self.inp.iter_mut()) {
+            ep.urbs.clear();
+            ep.halted = false;
+            ep.halt_unreported = false;
+            ep.held = None;
+            ep.in_complete = false;
+        }
+        self.control_queue.clear();
+        self.control = Control::Idle;
+        self.setup_waiting = false;
+        self.replies.clear();
+        self.reset = true;
+    }
+
+    /// Take the encoded replies to send.
+    pub(crate) fn take_replies(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.replies);
+    }
+
+    /// Packets moved since the last call.
+    pub(crate) fn take_progress(&mut self) -> u64 {
+        std::mem::take(&mut self.progress)
+    }
+
+    fn reply(&mut self, seqnum: u32, status: i32, actual: usize, data_in: Option<&[u8]>) {
+        proto::encode_ret_submit(seqnum, status, actual as u32, data_in, &mut self.replies);
+    }
+
+    /// A CMD_SUBMIT from the client.
+    pub(crate) fn submit(&mut self, cmd: CmdSubmit) {
+        let ep = usize::from(cmd.ep & 0x0F);
+        let dir_in = cmd.direction == Direction::In;
+        let len = cmd.transfer_buffer_length as usize;
+        if ep == 0 {
+            let urb = Urb {
+                seqnum: cmd.seqnum,
+                len,
+                data: if dir_in { Vec::new() } else { cmd.data },
+                pos: 0,
+                zlp: false,
+                dir_in,
+                setup: Some(cmd.setup),
+            };
+            self.control_queue.push_back(urb);
+            self.start_control();
+            return;
+        }
+        let e = if dir_in {
+            &mut self.inp[ep]
+        } else {
+            &mut self.out[ep]
+        };
+        if !e.allocated {
+            proto::encode_ret_submit(
+                cmd.seqnum,
+                proto::EPROTO,
+                0,
+                dir_in.then_some(&[][..]),
+                &mut self.replies,
+            );
+            return;
+        }
+        let zlp = !dir_in
+            && (len == 0
+                || cmd.transfer_flags & proto::URB_ZERO_PACKET != 0
+                    && len.is_multiple_of(e.max_packet));
+        let urb = Urb {
+            seqnum: cmd.seqnum,
+            len,
+            data: if dir_in {
+                Vec::with_capacity(len.min(1 << 20))
+            } else {
+                cmd.data
+            },
+            pos: 0,
+            zlp,
+            dir_in,
+            setup: None,
+        };
+        if e.halt_unreported {
+            e.halt_unreported = false;
+            let seq = urb.seqnum;
+            proto::encode_ret_submit(
+                seq,
+                proto::EPIPE,
+                0,
+                dir_in.then_some(&[][..]),
+                &mut self.replies,
+            );
+            return;
+        }
+        e.urbs.push_back(urb);
+        if dir_in {
+            self.feed_held(ep);
+        }
+    }
+
+    /// A CMD_UNLINK from the client: answered at once.
+    pub(crate) fn unlink(&mut self, seqnum: u32, victim: u32) {
+        let mut found = false;
+        if let Some(i) = self.control_queue.iter().position(|u| u.seqnum == victim) {
+            self.control_queue.remove(i);
+            if i == 0 && self.control != Control::Idle {
+                self.control = Control::Idle;
+                self.setup_waiting = false;
+                self.out[0].held = None;
+                self.inp[0].held = None;
+            }
+            found = true;
+            self.start_control();
+        }
+        for ep in self.out.iter_mut().chain(self.inp.iter_mut()) {
+            if let Some(i) = ep.urbs.iter().position(|u| u.seqnum == victim) {
+                ep.urbs.remove(i);
+                found = true;
+            }
+        }
+        proto::encode_ret_unlink(
+            seqnum,
+            if found { proto::ECONNRESET } else { 0 },
+            &mut self.replies,
+        );
+    }
+
+    fn start_control(&mut self) {
+        if self.control != Control::Active && !self.control_queue.is_empty() {
+            // A new SETUP ends whatever EP0 was doing: drop stale data, clear halts.
+            self.control = Control::Active;
+            self.setup_waiting = true;
+            self.inp[0].held = None;
+            self.inp[0].halted = false;
+            self.out[0].halted = false;
+        }
+    }
+
+    /// Finish the active control URB with `status`; IN data goes with it.
+    fn finish_control(&mut self, status: i32) {
+        let Some(urb) = self.control_queue.pop_front() else {
+            return;
+        };
+        let actual = if urb.dir_in {
+            urb.data.len()
+        } else if status == 0 {
+            urb.len
+        } else {
+            urb.pos
+        };
+        self.reply(
+            urb.seqnum,
+            status,
+            actual,
+            urb.dir_in.then_some(&urb.data[..]),
+        );
+        self.setup_waiting = false;
+        // After an IN data stage the device expects the host's zero-length status packet.
+        self.control = if status == 0 && urb.setup_in() && urb.len > 0 {
+            Control::Status
+        } else {
+            Control::Idle
+        };
+        if self.control == Control::Idle {
+            self.start_control();
+        }
+    }
+
+    /// Give a held IN packet to a newly queued URB.
+    fn feed_held(&mut self, ep: usize) {
+        if self.inp[ep].halted || self.inp[ep].urbs.is_empty() {
+            return;
+        }
+        if let Some(p) = self.inp[ep].held.take() {
+            self.accept_in(ep, p);
+        }
+    }
+
+    /// Put IN packet `p` into the head URB of `ep` (there is one).
+    fn accept_in(&mut self, ep: usize, p: Vec<u8>) {
+        let e = &mut self.inp[ep];
+        e.in_complete = true;
+        self.progress += 1;
+        let mps = e.max_packet;
+        let Some(urb) = e.urbs.front_mut() else {
+            return;
+        };
+        if urb.data.len() + p.len() > urb.len {
+            // Babble: the device sent more than the URB holds.
+            let room = urb.len - urb.data.len();
+            urb.data.extend_from_slice(&p[..room]);
+            let urb = e.urbs.pop_front().expect("head exists");
+            self.reply(
+                urb.seqnum,
+                proto::EOVERFLOW,
+                urb.data.len(),
+                Some(&urb.data),
+            );
+            return;
+        }
+        urb.data.extend_from_slice(&p);
+        if p.len() < mps || urb.data.len() == urb.len {
+            let urb = e.urbs.pop_front().expect("head exists");
+            self.reply(urb.seqnum, 0, urb.data.len(), Some(&urb.data));
+        }
+    }
+
+    // ---- the device's side (through `UsbBus`) ----
+
+    pub(crate) fn alloc_ep(
+        &mut self,
+        dir: UsbDirection,
+        addr: Option<EndpointAddress>,
+        max_packet: u16,
+    ) -> Result<EndpointAddress, UsbError> {
+        let eps = match dir {
+            UsbDirection::Out => &mut self.out,
+            UsbDirection::In => &mut self.inp,
+        };
+        let index = match addr {
+            Some(a) if eps[a.index()].allocated => return Err(UsbError::InvalidEndpoint),
+            Some(a) => a.index(),
+            None => (1..16)
+                .find(|&i| !eps[i].allocated)
+                .ok_or(UsbError::EndpointOverflow)?,
+        };
+        eps[index].allocated = true;
+        eps[index].max_packet = usize::from(max_packet.max(1));
+        Ok(EndpointAddress::from_parts(index, dir))
+    }
+
+    pub(crate) fn bus_reset(&mut self) {
+        for ep in self.out.iter_mut().chain(self.inp.iter_mut()) {
+            ep.halted = false;
+            ep.held = None;
+            ep.in_complete = false;
+        }
+    }
+
+    pub(crate) fn write(&mut self, addr: EndpointAddress, buf: &[u8]) -> Result<usize, UsbError> {
+        let ep = addr.index();
+        let e = &mut self.inp[ep];
+        if !e.allocated || addr.is_out() {
+            return Err(UsbError::InvalidEndpoint);
+        }
+        if buf.len() > e.max_packet {
+            return Err(UsbError::BufferOverflow);
+        }
+        if ep == 0 {
+            return Ok(self.write_ep0(buf));
+        }
+        if e.held.is_some() {
+            return Err(UsbError::WouldBlock);
+        }
+        if e.halted || e.urbs.is_empty() {
+            e.held = Some(buf.to_vec());
+        } else {
+            self.accept_in(ep, buf.to_vec());
+        }
+        Ok(buf.len())
+    }
+
+    /// A packet on EP0 IN: data of an IN control transfer, or the status stage of an OUT one.
+    fn write_ep0(&mut self, buf: &[u8]) -> usize {
+        self.inp[0].in_complete = true;
+        self.progress += 1;
+        if self.control != Control::Active {
+            return buf.len(); // stale (usb-device's extra ZLP): dropped, as on a SETUP flush
+        }
+        let mps = self.inp[0].max_packet;
+        let Some(urb) = self.control_queue.front_mut() else {
+            return buf.len();
+        };
+        if urb.setup_in() && urb.len > 0 {
+            let room = urb.len - urb.data.len();
+            let take = buf.len().min(room);
+            urb.data.extend_from_slice(&buf[..take]);
+            if buf.len() > room {
+                let urb = self.control_queue.pop_front().expect("head exists");
+                self.reply(
+                    urb.seqnum,
+                    proto::EOVERFLOW,
+                    urb.data.len(),
+                    Some(&urb.data),
+                );
+                self.control = Control::Idle;
+                self.start_control();
+            } else if buf.len() < mps || urb.data.len() == urb.len {
+                self.finish_control(0);
+            }
+        } else {
+            // The zero-length status packet of an OUT (or no-data) request.
+            self.finish_control(0);
+        }
+        buf.len()
+    }
+
+    pub(crate) fn read(
+        &mut self,
+        addr: EndpointAddress,
+        buf: &mut [u8],
+    ) -> Result<usize, UsbError> {
+        let ep = addr.index();
+        if !self.out[ep].allocated || addr.is_in() {
+            return Err(UsbError::InvalidEndpoint);
+        }
+        if ep == 0 {
+            return self.read_ep0(buf);
+        }
+        let e = &mut self.out[ep];
+        if e.halted {
+            return Err(UsbError::WouldBlock);
+        }
+        let mps = e.max_packet;
+        let Some(urb) = e.urbs.front_mut() else {
+            return Err(UsbError::WouldBlock);
+        };
+        let n = (urb.data.len() - urb.pos).min(mps);
+        let is_zlp = n == 0;
+        if is_zlp && !urb.zlp {
+            return Err(UsbError::WouldBlock);
+        }
+        // A packet longer than the class's buffer is consumed and dropped.
+        let result = if n > buf.len() {
+            Err(UsbError::BufferOverflow)
+        } else {
+            buf[..n].copy_from_slice(&urb.data[urb.pos..urb.pos + n]);
+            Ok(n)
+        };
+        urb.pos += n;
+        if is_zlp {
+            urb.zlp = false;
+        }
+        self.progress += 1;
+        if urb.pos == urb.data.len() && !urb.zlp {
+            let urb = e.urbs.pop_front().expect("head exists");
+            self.reply(urb.seqnum, 0, urb.len, None);
+        }
+        result
+    }
+
+    fn read_ep0(&mut self, buf: &mut [u8]) -> Result<usize, UsbError> {
+        match self.control {
+            Control::Status => {
+                // The status ZLP after an IN data stage.
+                self.control = Control::Idle;
+                self.start_control();
+                Ok(0)
+            }
+            Control::Idle => Err(UsbError::WouldBlock),
+            Control::Active => {
+                let mps = self.out[0].max_packet;
+                let Some(urb) = self.control_queue.front_mut() else {
+                    return Err(UsbError::WouldBlock);
+                };
+                if self.setup_waiting {
+                    let setup = urb.setup.unwrap_or_default();
+                    if buf.len() < 8 {
+                        return Err(UsbError::BufferOverflow);
+                    }
+                    buf[..8].copy_from_slice(&setup);
+                    self.setup_waiting = false;
+                    self.progress += 1;
+                    return Ok(8);
+                }
+                if urb.setup_in() || urb.pos >= urb.data.len() {
+                    return Err(UsbError::WouldBlock);
+                }
+                let n = (urb.data.len() - urb.pos).min(mps);
+                if n > buf.len() {
+                    // usb-device cannot take this data stage (larger than its control buffer):
+                    // fail the request instead of leaving it hanging.
+                    urb.pos = urb.data.len();
+                    self.finish_control(proto::EPIPE);
+                    return Err(UsbError::BufferOverflow);
+                }
+                buf[..n].copy_from_slice(&urb.data[urb.pos..urb.pos + n]);
+                urb.pos += n;
+                self.progress += 1;
+                Ok(n)
+            }
+        }
+    }
+
+    pub(crate) fn set_stalled(&mut self, addr: EndpointAddress, stalled: bool) {
+        let ep = addr.index();
+        if ep == 0 {
+            if stalled && self.control == Control::Active && !self.setup_waiting {
+                self.finish_control(proto::EPIPE);
+            }
+            return;
+        }
+        let dir_in = addr.is_in();
+        let e = if dir_in {
+            &mut self.inp[ep]
+        } else {
+            &mut self.out[ep]
+        };
+        if stalled && !e.halted {
+            e.halted = true;
+            match e.urbs.pop_front() {
+                Some(urb) => {
+                    let actual = if dir_in { urb.data.len() } else { urb.pos };
+                    let data = urb.data;
+                    proto::encode_ret_submit(
+                        urb.seqnum,
+                        proto::EPIPE,
+                        actual as u32,
+                        dir_in.then_some(&data[..actual]),
+                        &mut self.replies,
+                    );
+                }
+                None => e.halt_unreported = true,
+            }
+        } else if !stalled {
+            e.halted = false;
+            e.halt_unreported = false;
+            if dir_in {
+                self.feed_held(ep);
+            }
+        }
+    }
+
+    pub(crate) fn is_stalled(&self, addr: EndpointAddress) -> bool {
+        let ep = addr.index();
+        if addr.is_in() {
+            self.inp[ep].halted
+        } else {
+            self.out[ep].halted
+        }
+    }
+
+    pub(crate) fn poll(&mut self) -> PollResult {
+        if std::mem::take(&mut self.reset) {
+            return PollResult::Reset;
+        }
+        let mut ep_setup = 0u16;
+        let mut ep_out = 0u16;
+        let mut ep_in_complete = 0u16;
+        match self.control {
+            Control::Active if self.setup_waiting => ep_setup |= 1,
+            Control::Active => {
+                if let Some(urb) = self.control_queue.front()
+                    && !urb.setup_in()
+                    && urb.pos < urb.data.len()
+                {
+                    ep_out |= 1;
+                }
+            }
+            Control::Status => ep_out |= 1,
+            Control::Idle => {}
+        }
+        for i in 0..16 {
+            if i > 0
+                && !self.out[i].halted
+                && self.out[i]
+                    .urbs
+                    .front()
+                    .is_some_and(|u| u.pos < u.data.len() || u.zlp)
+            {
+                ep_out |= 1 << i;
+            }
+            if std::mem::take(&mut self.inp[i].in_complete) {
+                ep_in_complete |= 1 << i;
+            }
+        }
+        if ep_setup | ep_out | ep_in_complete == 0 {
+            PollResult::None
+        } else {
+            PollResult::Data {
+                ep_out,
+                ep_in_complete,
+                ep_setup,
+            }
+        }
+    }
+
+    /// Whether any URB waits for the device (the poller keeps polling while true).
+    pub(crate) fn busy(&self) -> bool {
+        self.control != Control::Idle
+            || self.out.iter().any(|e| !e.urbs.is_empty() && !e.halted)
+            || self.inp.iter().any(|e| !e.urbs.is_empty() && !e.halted)
+    }
+}

@@ -1,0 +1,320 @@
+//! The USB/IP server: accepts clients on a TCP port, answers DEVLIST and IMPORT, and carries
+//! the URBs of the attached client to the [`Bridge`]. Non-blocking sockets, serviced by the
+//! USB controller poller coroutine: no threads, no async runtime.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::string::String;
+use std::sync::{Arc, Mutex};
+use std::vec::Vec;
+
+use super::bridge::Bridge;
+use super::bus::{UsbipBus, lock};
+use super::proto::{self, Command, DeviceInfo, OpRequest};
+
+/// The bus id lunbox exports.
+pub const BUS_ID: &str = "1-1";
+
+/// Most bytes buffered from one client before it is dropped (a URB is at most 16 MiB).
+const MAX_RX: usize = 32 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// OP_REQ_* messages.
+    Op,
+    /// Attached: URB traffic.
+    Urb,
+    /// Reply sent; close once written.
+    Closing,
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    phase: Phase,
+    dead: bool,
+}
+
+/// The USB/IP server side of the sandbox's USB controller.
+pub struct UsbipServer {
+    listener: TcpListener,
+    conns: Vec<Conn>,
+    bridge: Arc<Mutex<Bridge>>,
+    info: DeviceInfo,
+    log: fn(&str),
+    scratch: Vec<u8>,
+}
+
+impl UsbipServer {
+    /// Listen on `addr` and export a device described by `info` (its busid is set to
+    /// [`BUS_ID`]). Returns the server and the bus to build the `UsbDevice` on.
+    pub fn bind(
+        addr: SocketAddr,
+        mut info: DeviceInfo,
+        log: fn(&str),
+    ) -> io::Result<(UsbipServer, UsbipBus)> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        info.busid = String::from(BUS_ID);
+        let bridge = Arc::new(Mutex::new(Bridge::default()));
+        let server = UsbipServer {
+            listener,
+            conns: Vec::new(),
+            bridge: bridge.clone(),
+            info,
+            log,
+            scratch: vec![0; 64 * 1024],
+        };
+        Ok((server, UsbipBus { bridge }))
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Update what DEVLIST/IMPORT report (after the descriptors are known).
+    pub fn set_device_info(&mut self, mut info: DeviceInfo) {
+        info.busid = String::from(BUS_ID);
+        self.info = info;
+    }
+
+    /// File descriptors to wait on for readability (the listener and every client).
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.listener.as_raw_fd()];
+        fds.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
+        fds
+    }
+
+    /// Whether a client is attached.
+    pub fn attached(&self) -> bool {
+        self.conns.iter().any(|c| c.phase == Phase::Urb && !c.dead)
+    }
+
+    /// Whether URBs wait for the device.
+    pub fn busy(&self) -> bool {
+        lock(&self.bridge).busy()
+    }
+
+    /// Packets moved through the bus since the last call.
+    pub fn take_progress(&self) -> u64 {
+        lock(&self.bridge).take_progress()
+    }
+
+    /// Detach the client (the host sees a disconnect and may attach again).
+    pub fn disconnect(&mut self) {
+        for c in self.conns.iter_mut().filter(|c| c.phase == Phase::Urb) {
+            c.dead = true;
+        }
+        self.reap();
+    }
+
+    /// Accept, read, parse and dispatch; then send what the bridge answered. Returns whether
+    /// anything happened.
+    pub fn service(&mut self) -> bool {
+        let mut progress = false;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    progress = true;
+                    if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
+                        (self.log)("usbip: cannot configure a client socket; dropped");
+                        continue;
+                    }
+                    self.conns.push(Conn {
+                        stream,
+                        peer,
+                        rx: Vec::new(),
+                        tx: Vec::new(),
+                        phase: Phase::Op,
+                        dead: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    (self.log)(&format!("usbip: accept failed: {e}"));
+                    break;
+                }
+            }
+        }
+        for i in 0..self.conns.len() {
+            progress |= self.receive(i);
+            self.dispatch(i);
+        }
+        progress |= self.flush();
+        self.reap();
+        progress
+    }
+
+    /// Read what the client sent.
+    fn receive(&mut self, i: usize) -> bool {
+        let c = &mut self.conns[i];
+        let mut got = false;
+        // On the heap: coroutine stacks are small.
+        let chunk = &mut self.scratch;
+        loop {
+            match c.stream.read(chunk) {
+                Ok(0) => {
+                    if c.phase == Phase::Urb {
+                        (self.log)(&format!("usbip: {} detached (connection closed)", c.peer));
+                    }
+                    c.dead = true;
+                    return true;
+                }
+                Ok(n) => {
+                    got = true;
+                    c.rx.extend_from_slice(&chunk[..n]);
+                    if c.rx.len() > MAX_RX {
+                        (self.log)(&format!("usbip: {} sent too much at once; dropped", c.peer));
+                        c.dead = true;
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    (self.log)(&format!("usbip: {}: {e}; dropped", c.peer));
+                    c.dead = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Handle every complete message of connection `i`.
+    fn dispatch(&mut self, i: usize) {
+        loop {
+            let c = &mut self.conns[i];
+            if c.dead || c.rx.is_empty() {
+                return;
+            }
+            match c.phase {
+                Phase::Closing => {
+                    c.rx.clear();
+                    return;
+                }
+                Phase::Op => match proto::parse_op_request(&c.rx) {
+                    Ok(None) => return,
+                    Ok(Some((req, used))) => {
+                        c.rx.drain(..used);
+                        self.op(i, req);
+                    }
+                    Err(e) => {
+                        (self.log)(&format!("usbip: {}: {e}; connection closed", c.peer));
+                        c.dead = true;
+                        return;
+                    }
+                },
+                Phase::Urb => match proto::parse_command(&c.rx) {
+                    Ok(None) => return,
+                    Ok(Some((cmd, used))) => {
+                        c.rx.drain(..used);
+                        let mut bridge = lock(&self.bridge);
+                        match cmd {
+                            Command::Submit(s) => bridge.submit(s),
+                            Command::Unlink(u) => bridge.unlink(u.seqnum, u.unlink_seqnum),
+                        }
+                    }
+                    Err(e) => {
+                        (self.log)(&format!("usbip: {}: {e}; detached", c.peer));
+                        c.dead = true;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn op(&mut self, i: usize, req: OpRequest) {
+        let busy = self.attached();
+        let c = &mut self.conns[i];
+        match req {
+            OpRequest::DevList => {
+                proto::encode_devlist_reply(core::slice::from_ref(&self.info), &mut c.tx);
+                c.phase = Phase::Closing;
+            }
+            OpRequest::Import { busid } => {
+                if busid != BUS_ID {
+                    (self.log)(&format!(
+                        "usbip: {} asked for bus id '{busid}'; lunbox exports {BUS_ID}",
+                        c.peer
+                    ));
+                    proto::encode_import_reply(proto::ST_NODEV, None, &mut c.tx);
+                    c.phase = Phase::Closing;
+                } else if busy {
+                    (self.log)(&format!(
+                        "usbip: {} wants {BUS_ID}, which is already attached",
+                        c.peer
+                    ));
+                    proto::encode_import_reply(proto::ST_DEV_BUSY, None, &mut c.tx);
+                    c.phase = Phase::Closing;
+                } else {
+                    proto::encode_import_reply(proto::ST_OK, Some(&self.info), &mut c.tx);
+                    c.phase = Phase::Urb;
+                    (self.log)(&format!("usbip: {} attached {BUS_ID}", c.peer));
+                    lock(&self.bridge).session_reset();
+                }
+            }
+        }
+    }
+
+    /// Send queued bytes; the attached client gets the bridge's replies.
+    fn flush(&mut self) -> bool {
+        let mut progress = false;
+        {
+            let mut bridge = lock(&self.bridge);
+            if let Some(c) = self
+                .conns
+                .iter_mut()
+                .find(|c| c.phase == Phase::Urb && !c.dead)
+            {
+                let before = c.tx.len();
+                bridge.take_replies(&mut c.tx);
+                progress |= c.tx.len() != before;
+            }
+        }
+        for c in self
+            .conns
+            .iter_mut()
+            .filter(|c| !c.dead && !c.tx.is_empty())
+        {
+            loop {
+                match c.stream.write(&c.tx) {
+                    Ok(0) => {
+                        c.dead = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        c.tx.drain(..n);
+                        progress = true;
+                        if c.tx.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        c.dead = true;
+                        break;
+                    }
+                }
+            }
+            if c.phase == Phase::Closing && c.tx.is_empty() {
+                c.dead = true;
+            }
+        }
+        progress
+    }
+
+    /// Drop dead connections; a lost session resets the device.
+    fn reap(&mut self) {
+        let session_lost = self.conns.iter().any(|c| c.dead && c.phase == Phase::Urb);
+        self.conns.retain(|c| !c.dead);
+        if session_lost {
+            lock(&self.bridge).session_reset();
+        }
+    }
+}
