@@ -25,6 +25,7 @@ pub(crate) struct Console {
     control: UmsControl,
     registry: Registry,
     source: Rc<Source>,
+    detach: Box<dyn Fn()>,
 }
 
 const HELP: &str = "\
@@ -37,15 +38,18 @@ commands:
   lun insert N         put LUN N's ejected medium back
   lun ro N | lun rw N  make LUN N read-only / writable
   coroutine [-t]       list coroutines (-t: run the runtime self-test)
+  detach               disconnect the USB/IP host (it can attach again)
   reset                restart lunbox (the host sees a disconnect)
   exit                 quit lunbox";
 
 impl Console {
-    /// A console for `control` and `registry`, waiting for stdin through `machine`.
+    /// A console for `control` and `registry`, waiting for stdin through `machine`;
+    /// `detach` disconnects the USB/IP host.
     pub(crate) fn new(
         control: UmsControl,
         registry: Registry,
         machine: Rc<SandboxMachine>,
+        detach: impl Fn() + 'static,
     ) -> Self {
         let source = Source::new();
         source.fds.borrow_mut().push(io::stdin().as_raw_fd());
@@ -54,6 +58,7 @@ impl Console {
             control,
             registry,
             source,
+            detach: Box::new(detach),
         }
     }
 
@@ -134,6 +139,10 @@ impl Console {
             ["version"] => Ok(format!("lunbox {}", env!("CARGO_PKG_VERSION"))),
             ["exit"] | ["quit"] => return Some(Outcome::Exit),
             ["reset"] => return Some(Outcome::Reset),
+            ["detach"] => {
+                (self.detach)();
+                Ok(String::from("host detached"))
+            }
             ["devinfo"] => Ok(self.devinfo()),
             ["lun"] => Ok(self.luns()),
             ["lun", verb, n, rest @ ..] => self.lun(verb, n, rest),

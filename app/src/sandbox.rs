@@ -161,6 +161,10 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         );
     }
 
+    // The console asks the poller to detach the host (it may attach again).
+    let detach = Rc::new(std::cell::Cell::new(false));
+    let detach_usb = detach.clone();
+    let wake_usb = usb_source.ready.clone();
     let ums = coroutine::Builder::new("ums")
         .stack_size(64 * 1024)
         .spawn(move || function.run());
@@ -169,6 +173,10 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         .spawn(move || {
             let source = usb_source;
             while !coroutine::should_stop() {
+                if detach_usb.take() {
+                    server.disconnect();
+                    log("usbip: host detached from the console");
+                }
                 let mut progress = server.service();
                 for _ in 0..64 {
                     let events = device.poll(&mut [&mut ums_class]);
@@ -192,7 +200,10 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
             server.disconnect();
         });
 
-    let console = Console::new(control, registry, machine.clone());
+    let console = Console::new(control, registry, machine.clone(), move || {
+        detach.set(true);
+        wake_usb.complete();
+    });
     let outcome = console.run();
     usb.stop().map_err(|e| io::Error::other(e.to_string()))?;
     ums.stop().map_err(|e| io::Error::other(e.to_string()))?;

@@ -19,7 +19,9 @@ struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -27,6 +29,10 @@ impl Lunbox {
     fn start(name: &str) -> Lunbox {
         let dir = std::env::temp_dir().join(format!("lunbox-usbip-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        Lunbox::start_in(dir)
+    }
+
+    fn start_in(dir: std::path::PathBuf) -> Lunbox {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
             .args(["--listen", "127.0.0.1:0", "--ram-mib", "4", "--state-dir"])
             .arg(&dir)
@@ -64,6 +70,14 @@ impl Lunbox {
     fn console(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
         self.stdin.flush().unwrap();
+    }
+
+    /// Exit and wait for the process; keeps the state directory.
+    fn finish(mut self) -> std::path::PathBuf {
+        let _ = writeln!(self.stdin, "exit");
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self._dir.0, std::path::PathBuf::new())
     }
 
     fn connect(&self) -> TcpStream {
@@ -415,4 +429,128 @@ fn busy_import_malformed_input_and_reattach() {
     lb.console("lun");
     let s = import(&lb, "1-1").expect("re-import after a malformed header");
     let _bot = Bot::enumerate(Host { s, seq: 1 });
+}
+
+#[test]
+fn unlink_of_a_pending_urb_and_of_an_answered_one() {
+    let lb = Lunbox::start("unlink");
+    let s = import(&lb, "1-1").unwrap();
+    let mut bot = Bot::enumerate(Host { s, seq: 10 });
+    // A bulk IN URB with nothing to send: it stays pending until unlinked.
+    bot.host.seq += 1;
+    let victim = bot.host.seq;
+    let mut h = Vec::new();
+    for v in [
+        1u32,
+        victim,
+        0x0001_0002,
+        1,
+        bot.ep_in,
+        0,
+        13,
+        0,
+        0xffff_ffff,
+        0,
+    ] {
+        h.extend_from_slice(&v.to_be_bytes());
+    }
+    h.extend_from_slice(&[0; 8]);
+    bot.host.s.write_all(&h).unwrap();
+    let mut unlink = Vec::new();
+    for v in [2u32, 900, 0x0001_0002, 1, bot.ep_in, victim, 0, 0, 0, 0] {
+        unlink.extend_from_slice(&v.to_be_bytes());
+    }
+    unlink.extend_from_slice(&[0; 8]);
+    bot.host.s.write_all(&unlink).unwrap();
+    let r = read_exact(&mut bot.host.s, 48);
+    assert_eq!(
+        (be32(&r, 0), be32(&r, 4), be32(&r, 20) as i32),
+        (4, 900, -104),
+        "RET_UNLINK -ECONNRESET, no RET_SUBMIT"
+    );
+    // Unlinking something already answered: status 0.
+    unlink[4..8].copy_from_slice(&901u32.to_be_bytes());
+    unlink[20..24].copy_from_slice(&3u32.to_be_bytes());
+    bot.host.s.write_all(&unlink).unwrap();
+    let r = read_exact(&mut bot.host.s, 48);
+    assert_eq!((be32(&r, 0), be32(&r, 4), be32(&r, 20)), (4, 901, 0));
+    // The session goes on.
+    bot.command(0, &[0; 6], None, &[]);
+    assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
+}
+
+#[test]
+fn console_detach_disconnects_the_host_which_can_attach_again() {
+    let mut lb = Lunbox::start("detach");
+    let mut s = import(&lb, "1-1").unwrap();
+    lb.console("detach");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the connection was closed");
+    let s = import(&lb, "1-1").expect("attach again");
+    let mut bot = Bot::enumerate(Host { s, seq: 1 });
+    bot.command(0, &[0; 6], None, &[]);
+    assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
+}
+
+#[test]
+fn the_state_directory_is_created_once_and_reused() {
+    let dir = std::env::temp_dir().join(format!("lunbox-usbip-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let lb = Lunbox::start_in(dir.clone());
+    {
+        let s = import(&lb, "1-1").unwrap();
+        let mut bot = Bot::enumerate(Host { s, seq: 1 });
+        bot.command(0, &[0; 6], None, &[]);
+        let w = bot.command(0, &rw10(0x2A, 5000, 1), None, &[0x5C; 512]);
+        assert_eq!(w.status, 0);
+        let sync = bot.command(0, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], None, &[]);
+        assert_eq!(sync.status, 0);
+    }
+    let dir = lb.finish();
+    let image = dir.join("disk0.img");
+    let created = std::fs::metadata(&image).unwrap().modified().unwrap();
+    let lb = Lunbox::start_in(dir.clone());
+    let s = import(&lb, "1-1").unwrap();
+    let mut bot = Bot::enumerate(Host { s, seq: 1 });
+    bot.command(0, &[0; 6], None, &[]);
+    let r = bot.command(0, &rw10(0x28, 5000, 1), Some(512), &[]);
+    assert!(
+        r.data.iter().all(|&b| b == 0x5C),
+        "the write of the first run is still there"
+    );
+    drop(bot);
+    let dir = lb.finish();
+    assert_eq!(
+        std::fs::metadata(&image).unwrap().modified().unwrap() >= created,
+        true
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn reset_runs_lunbox_again() {
+    let dir = std::env::temp_dir().join(format!("lunbox-usbip-reset-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
+        .args(["--listen", "127.0.0.1:0", "--ram-mib", "1", "--state-dir"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "reset").unwrap();
+    writeln!(stdin, "exit").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("USB/IP server on").count(),
+        2,
+        "started twice: {text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
