@@ -508,8 +508,6 @@ fn the_state_directory_is_created_once_and_reused() {
         assert_eq!(sync.status, 0);
     }
     let dir = lb.finish();
-    let image = dir.join("disk0.img");
-    let created = std::fs::metadata(&image).unwrap().modified().unwrap();
     let lb = Lunbox::start_in(dir.clone());
     let s = import(&lb, "1-1").unwrap();
     let mut bot = Bot::enumerate(Host { s, seq: 1 });
@@ -521,7 +519,6 @@ fn the_state_directory_is_created_once_and_reused() {
     );
     drop(bot);
     let dir = lb.finish();
-    assert!(std::fs::metadata(&image).unwrap().modified().unwrap() >= created);
     let _ = std::fs::remove_dir_all(dir);
 }
 
