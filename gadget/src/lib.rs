@@ -5,7 +5,11 @@
 
 extern crate alloc;
 
+pub mod acm;
+mod qualifier;
 pub mod ums;
+
+pub use qualifier::DeviceQualifier;
 
 #[cfg(feature = "std")]
 extern crate std;
