@@ -1,68 +1,43 @@
-//! The console shell on stdin/stdout: line editing in raw mode when stdin is a terminal,
-//! plain lines when it is piped (so scripts can drive it). It runs in the main context and
-//! waits for input in the idle hook, so the gadget keeps running while nobody types.
+//! The console: the shell served on the UART (stdin/stdout in the sandbox: raw mode with
+//! echo on a terminal, plain lines when piped) and on the USB serial port at the same time.
+//! It runs as the main context and sleeps in the idle hook until either has input, so the
+//! USB functions keep running while nobody types (and while a command runs).
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
-use lunbox_gadget::ums::UmsControl;
+use lunbox_gadget::acm::AcmPort;
 use lunbox_platform::coroutine;
 use lunbox_platform::sandbox::{SandboxMachine, Source, os};
-use lunbox_storage::Registry;
+
+use crate::shell::{self, Action, Context, Editor, Event, PROMPT};
 
 /// How the console ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// `exit`, or end of input.
-    Exit,
-    /// `reset`: run the program again.
-    Reset,
-}
+pub(crate) use crate::shell::Action as Outcome;
 
-/// The console shell.
+/// The console on stdin/stdout and the USB serial port.
 pub(crate) struct Console {
-    control: UmsControl,
-    registry: Registry,
+    ctx: Context,
     source: Rc<Source>,
-    detach: Box<dyn Fn()>,
+    acm: Option<AcmPort>,
 }
-
-const HELP: &str = "\
-commands:
-  help                 this list
-  version              lunbox version
-  devinfo              block devices and partitions
-  lun                  what each LUN exports
-  lun eject N [-f]     take LUN N's medium out (-f: even if the host prevents removal)
-  lun insert N         put LUN N's ejected medium back
-  lun ro N | lun rw N  make LUN N read-only / writable
-  coroutine [-t]       list coroutines (-t: run the runtime self-test)
-  detach               disconnect the USB/IP host (it can attach again)
-  reset                restart lunbox (the host sees a disconnect)
-  exit                 quit lunbox";
 
 impl Console {
-    /// A console for `control` and `registry`, waiting for stdin through `machine`;
-    /// `detach` disconnects the USB/IP host.
+    /// A console running commands on `ctx`, reading stdin (watched by `machine`) and `acm`.
+    /// `source` must be the one whose completion the serial port signals on input.
     pub(crate) fn new(
-        control: UmsControl,
-        registry: Registry,
-        machine: Rc<SandboxMachine>,
-        detach: impl Fn() + 'static,
+        ctx: Context,
+        machine: &SandboxMachine,
+        source: Rc<Source>,
+        acm: Option<AcmPort>,
     ) -> Self {
-        let source = Source::new();
         source.fds.borrow_mut().push(io::stdin().as_raw_fd());
         machine.watch(source.clone());
-        Console {
-            control,
-            registry,
-            source,
-            detach: Box::new(detach),
-        }
+        Console { ctx, source, acm }
     }
 
-    /// Read and run commands until `exit`, `reset` or end of input.
+    /// Serve both terminals until `exit`, `reset` or the end of stdin.
     pub(crate) fn run(&self) -> Outcome {
         let fd = io::stdin().as_raw_fd();
         let tty = os::is_terminal(fd);
@@ -76,175 +51,119 @@ impl Console {
                 "lunbox: stdin cannot be made non-blocking; the console may stall the gadget"
             );
         }
-        let mut line = Vec::new();
-        let mut pending = Vec::new();
-        prompt();
+        let mut uart = Editor::new(tty);
+        let mut usb = Editor::new(true);
+        let mut usb_connected = false;
+        let mut stdin_open = true;
+        write_uart(PROMPT.as_bytes());
         loop {
-            let mut buf = [0u8; 256];
-            match io::stdin().lock().read(&mut buf) {
-                Ok(0) => {
-                    println!();
-                    return Outcome::Exit;
-                }
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.source.ready.wait();
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    eprintln!("lunbox: console input failed: {e}");
-                    return Outcome::Exit;
-                }
-            }
-            for b in std::mem::take(&mut pending) {
-                match b {
-                    b'\r' | b'\n' => {
-                        if tty {
-                            print!("\r\n");
+            let mut progress = false;
+            if stdin_open {
+                let mut buf = [0u8; 256];
+                match io::stdin().lock().read(&mut buf) {
+                    Ok(0) => {
+                        stdin_open = false;
+                        if self.acm.is_none() {
+                            return Action::Exit;
                         }
-                        let text = String::from_utf8_lossy(&line).into_owned();
-                        line.clear();
-                        match self.execute(text.trim()) {
-                            Some(outcome) => return outcome,
-                            None => prompt(),
+                        // Piped input ended: keep serving the USB serial port.
+                        *self.source.fds.borrow_mut() = Vec::new();
+                        progress = true;
+                        if !tty {
+                            return Action::Exit;
                         }
                     }
-                    0x7F | 0x08 if tty && line.pop().is_some() => print!("\x08 \x08"),
-                    0x03 if tty => {
-                        line.clear();
-                        print!("^C\r\n");
-                        prompt();
-                    }
-                    0x04 if tty && line.is_empty() => return Outcome::Exit,
-                    0x20..=0x7E => {
-                        line.push(b);
-                        if tty {
-                            print!("{}", b as char);
+                    Ok(n) => {
+                        progress = true;
+                        let mut out = Vec::new();
+                        for &b in &buf[..n] {
+                            match uart.feed(b, &mut out, &shell::complete) {
+                                None => {}
+                                Some(Event::Eof) => return Action::Exit,
+                                Some(Event::Line(line)) => {
+                                    let (text, action) = shell::execute(&self.ctx, &line);
+                                    if action != Action::Continue {
+                                        write_uart(&out);
+                                        return action;
+                                    }
+                                    push_output(&mut out, &text, tty);
+                                    out.extend_from_slice(PROMPT.as_bytes());
+                                }
+                            }
                         }
+                        write_uart(&out);
                     }
-                    _ => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) => {
+                        eprintln!("lunbox: console input failed: {e}");
+                        stdin_open = false;
+                    }
                 }
             }
-            let _ = io::stdout().flush();
-        }
-    }
-
-    /// Run one command line; `Some` ends the console.
-    fn execute(&self, line: &str) -> Option<Outcome> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let out = match words.as_slice() {
-            [] => Ok(String::new()),
-            ["help"] | ["?"] => Ok(HELP.to_string()),
-            ["version"] => Ok(format!("lunbox {}", env!("CARGO_PKG_VERSION"))),
-            ["exit"] | ["quit"] => return Some(Outcome::Exit),
-            ["reset"] => return Some(Outcome::Reset),
-            ["detach"] => {
-                (self.detach)();
-                Ok(String::from("host detached"))
+            if let Some(port) = &self.acm {
+                let now = port.connected();
+                if now && !usb_connected {
+                    write_usb(
+                        port,
+                        format!("lunbox {} console\r\n{PROMPT}", env!("CARGO_PKG_VERSION"))
+                            .as_bytes(),
+                    );
+                }
+                usb_connected = now;
+                let mut buf = [0u8; 256];
+                let n = port.read(&mut buf);
+                if n > 0 {
+                    progress = true;
+                    let mut out = Vec::new();
+                    for &b in &buf[..n] {
+                        match usb.feed(b, &mut out, &shell::complete) {
+                            None | Some(Event::Eof) => {}
+                            Some(Event::Line(line)) => {
+                                let (text, action) = shell::execute(&self.ctx, &line);
+                                if action != Action::Continue {
+                                    write_usb(port, &out);
+                                    return action;
+                                }
+                                push_output(&mut out, &text, true);
+                                out.extend_from_slice(PROMPT.as_bytes());
+                            }
+                        }
+                    }
+                    write_usb(port, &out);
+                }
             }
-            ["devinfo"] => Ok(self.devinfo()),
-            ["lun"] => Ok(self.luns()),
-            ["lun", verb, n, rest @ ..] => self.lun(verb, n, rest),
-            ["coroutine"] => Ok(coroutines()),
-            ["coroutine", "-t"] => coroutine::self_test(200_000)
-                .map(|r| r.to_string())
-                .map_err(String::from),
-            [cmd, ..] => Err(format!(
-                "unknown command '{cmd}' (type 'help' for the list)"
-            )),
-        };
-        match out {
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => println!("{}", text.replace('\n', "\r\n")),
-            Err(e) => println!("error: {e}"),
-        }
-        None
-    }
-
-    fn lun(&self, verb: &str, n: &str, rest: &[&str]) -> Result<String, String> {
-        let lun: usize = n
-            .parse()
-            .map_err(|_| format!("'{n}' is not a LUN number"))?;
-        let force = rest == ["-f"];
-        if !rest.is_empty() && !force {
-            return Err(format!(
-                "unexpected '{}' (only -f is allowed)",
-                rest.join(" ")
-            ));
-        }
-        let r = match verb {
-            "eject" => self.control.eject(lun, force),
-            "insert" => self.control.load(lun),
-            "ro" => self.control.set_read_only(lun, true),
-            "rw" => self.control.set_read_only(lun, false),
-            _ => return Err(format!("unknown 'lun {verb}' (eject, insert, ro, rw)")),
-        };
-        r.map(|()| String::new()).map_err(|e| e.to_string())
-    }
-
-    fn luns(&self) -> String {
-        let mut out = String::from("LUN  medium        size       flags");
-        for l in self.control.list() {
-            let size = format!("{} MiB", (l.blocks * u64::from(l.block_size)) >> 20);
-            let mut flags = Vec::new();
-            if l.read_only {
-                flags.push("ro");
+            if !progress {
+                self.source.ready.wait();
             }
-            if l.removable {
-                flags.push("removable");
-            }
-            if l.prevented {
-                flags.push("locked-by-host");
-            }
-            let name = if l.present { l.name.as_str() } else { "(none)" };
-            out.push_str(&format!(
-                "\n{:<4} {:<13} {:<10} {}",
-                l.lun,
-                name,
-                size,
-                flags.join(",")
-            ));
         }
-        out
-    }
-
-    fn devinfo(&self) -> String {
-        let mut out = String::from("name           size        ro  what");
-        for d in self.registry.list() {
-            let mut what = d.description.clone();
-            if let Some(label) = &d.label {
-                what.push_str(&format!(" \"{label}\""));
-            }
-            out.push_str(&format!(
-                "\n{:<14} {:<11} {:<3} {}",
-                d.name,
-                format!("{} KiB", d.bytes() >> 10),
-                if d.read_only { "ro" } else { "" },
-                what
-            ));
-        }
-        out
     }
 }
 
-fn prompt() {
-    print!("lunbox> ");
-    let _ = io::stdout().flush();
+/// Append command output, with CR LF line ends on terminals.
+fn push_output(out: &mut Vec<u8>, text: &str, crlf: bool) {
+    if text.is_empty() {
+        return;
+    }
+    for line in text.split('\n') {
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    }
 }
 
-fn coroutines() -> String {
-    let mut out = String::from("id     name          state     switches  stack  used");
-    for c in coroutine::coroutines() {
-        out.push_str(&format!(
-            "\n{:<6} {:<13} {:<9} {:<9} {:<6} {}",
-            c.id.to_string(),
-            c.name,
-            c.state.as_str(),
-            c.switches,
-            c.stack_size,
-            c.stack_high_water
-        ));
+fn write_uart(bytes: &[u8]) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(bytes);
+    let _ = stdout.flush();
+}
+
+/// Send everything to the USB serial port, letting the poller drain it as needed.
+fn write_usb(port: &AcmPort, mut bytes: &[u8]) {
+    while !bytes.is_empty() && port.connected() {
+        let n = port.write(bytes);
+        bytes = &bytes[n..];
+        if !bytes.is_empty() {
+            coroutine::yield_now();
+        }
     }
-    out
 }

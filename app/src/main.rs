@@ -3,6 +3,7 @@
 
 mod console;
 mod sandbox;
+mod shell;
 mod state;
 
 use std::net::SocketAddr;

@@ -5,6 +5,8 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use lunbox_gadget::DeviceQualifier;
+use lunbox_gadget::acm::AcmClass;
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig};
 use lunbox_platform::coroutine;
 use lunbox_platform::sandbox::usbip::proto::DeviceInfo;
@@ -12,10 +14,11 @@ use lunbox_platform::sandbox::usbip::{BUS_ID, UsbipServer};
 use lunbox_platform::sandbox::{SandboxMachine, Source};
 use lunbox_storage::{FileDisk, RamDisk, Registry, share};
 use usb_device::bus::UsbBusAllocator;
-use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbVidPid};
+use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid};
 
 use crate::Options;
-use crate::console::Console;
+use crate::console::{Console, Outcome};
+use crate::shell::Context;
 use crate::state;
 
 /// USB vendor and product id (pid.codes open-source test VID/PID pair).
@@ -100,7 +103,7 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     }
 
     // The USB controller: a USB/IP server.
-    let interfaces = vec![(0x08, 0x06, 0x50)];
+    let interfaces = vec![(0x08, 0x06, 0x50), (0x02, 0x02, 0x00), (0x0A, 0x00, 0x00)];
     let info = DeviceInfo {
         path: String::from("/sys/devices/platform/lunbox/usb1/1-1"),
         busid: String::from(BUS_ID),
@@ -110,9 +113,9 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         id_vendor: VID_PID.0,
         id_product: VID_PID.1,
         bcd_device: 0x0010,
-        device_class: 0,
-        device_subclass: 0,
-        device_protocol: 0,
+        device_class: 0xEF,
+        device_subclass: 0x02,
+        device_protocol: 0x01,
         configuration_value: 1,
         num_configurations: 1,
         interfaces,
@@ -131,7 +134,18 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         function,
         control,
     } = Ums::new(alloc, config).map_err(|e| io::Error::other(e.to_string()))?;
+    // The console's input source: stdin, and the USB serial port signals it too.
+    let console_source = Source::new();
+    let (mut acm, acm_port) = AcmClass::new(
+        alloc,
+        true,
+        console_source.ready.clone(),
+        usb_source.ready.clone(),
+    );
+    let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
     let mut device = UsbDeviceBuilder::new(alloc, UsbVidPid(VID_PID.0, VID_PID.1))
+        .usb_rev(UsbRev::Usb200)
+        .composite_with_iads()
         .strings(&[StringDescriptors::default()
             .manufacturer("lunbox")
             .product("lunbox USB gadget")
@@ -179,8 +193,9 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
                 }
                 let mut progress = server.service();
                 for _ in 0..64 {
-                    let events = device.poll(&mut [&mut ums_class]);
+                    let events = device.poll(&mut [&mut qualifier, &mut ums_class, &mut acm]);
                     ums_class.pump();
+                    acm.pump();
                     let moved = server.take_progress() > 0;
                     progress |= moved;
                     if !events && !moved {
@@ -200,14 +215,19 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
             server.disconnect();
         });
 
-    let console = Console::new(control, registry, machine.clone(), move || {
-        detach.set(true);
-        wake_usb.complete();
-    });
+    let ctx = Context {
+        control,
+        registry: Rc::new(std::cell::RefCell::new(registry)),
+        detach: Box::new(move || {
+            detach.set(true);
+            wake_usb.complete();
+        }),
+    };
+    let console = Console::new(ctx, &machine, console_source, Some(acm_port));
     let outcome = console.run();
     usb.stop().map_err(|e| io::Error::other(e.to_string()))?;
     ums.stop().map_err(|e| io::Error::other(e.to_string()))?;
-    if outcome == crate::console::Outcome::Reset {
+    if outcome == Outcome::Reset {
         return Err(lunbox_platform::sandbox::os::reexec());
     }
     Ok(())

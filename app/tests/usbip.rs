@@ -238,16 +238,13 @@ impl Bot {
         assert_eq!(config.len(), usize::from(total));
         let (mut ep_in, mut ep_out) = (0, 0);
         let mut at = 0;
+        let mut in_msc = false;
         while at < config.len() {
             let d = &config[at..at + usize::from(config[at])];
             if d[1] == 4 {
-                assert_eq!(
-                    &d[5..8],
-                    &[8, 6, 0x50],
-                    "a Bulk-Only mass-storage interface"
-                );
+                in_msc = d[5..8] == [8, 6, 0x50];
             }
-            if d[1] == 5 {
+            if d[1] == 5 && in_msc {
                 assert_eq!(u16::from_le_bytes([d[4], d[5]]), 512, "high-speed bulk");
                 if d[2] & 0x80 != 0 {
                     ep_in = u32::from(d[2] & 0x0F)
@@ -257,6 +254,10 @@ impl Bot {
             }
             at += usize::from(config[at]);
         }
+        assert!(
+            ep_in != 0 && ep_out != 0,
+            "a Bulk-Only mass-storage interface"
+        );
         host.control_out([0, 9, 1, 0, 0, 0, 0, 0]).unwrap();
         let max_lun = host.control_in([0xA1, 0xFE, 0, 0, 0, 0, 1, 0]).unwrap();
         assert_eq!(max_lun, [1], "two LUNs");
@@ -332,8 +333,13 @@ fn list_import_enumerate_and_move_data() {
     assert_eq!(&list[..8], &[0x01, 0x11, 0x00, 0x05, 0, 0, 0, 0]);
     assert_eq!(be32(&list, 8), 1, "one device");
     assert_eq!(&list[12 + 0x100..12 + 0x103], b"1-1");
-    assert_eq!(list[12 + 0x137], 1, "one interface");
+    assert_eq!(
+        list[12 + 0x137],
+        3,
+        "three interfaces: mass storage, ACM control, ACM data"
+    );
     assert_eq!(&list[12 + 0x138..12 + 0x138 + 3], &[8, 6, 0x50]);
+    assert_eq!(&list[12 + 0x13C..12 + 0x13C + 3], &[2, 2, 0]);
 
     let s = import(&lb, "1-1").expect("import");
     let mut bot = Bot::enumerate(Host { s, seq: 100 });
@@ -547,4 +553,117 @@ fn reset_runs_lunbox_again() {
         "started twice: {text}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Find the ACM interfaces' endpoints: (communications interface, bulk IN, bulk OUT).
+fn acm_endpoints(host: &mut Host) -> (u16, u32, u32) {
+    let head = host.control_in([0x80, 6, 0, 2, 0, 0, 9, 0]).unwrap();
+    let t = u16::from_le_bytes([head[2], head[3]]).to_le_bytes();
+    let config = host.control_in([0x80, 6, 0, 2, 0, 0, t[0], t[1]]).unwrap();
+    let (mut comm, mut ep_in, mut ep_out, mut in_data) = (0, 0, 0, false);
+    let mut at = 0;
+    while at < config.len() {
+        let d = &config[at..at + usize::from(config[at])];
+        if d[1] == 4 {
+            if d[5..8] == [2, 2, 0] {
+                comm = u16::from(d[2]);
+            }
+            in_data = d[5] == 0x0A;
+        }
+        if d[1] == 5 && in_data {
+            if d[2] & 0x80 != 0 {
+                ep_in = u32::from(d[2] & 0x0F)
+            } else {
+                ep_out = u32::from(d[2])
+            }
+        }
+        at += usize::from(config[at]);
+    }
+    (comm, ep_in, ep_out)
+}
+
+#[test]
+fn the_console_answers_on_the_usb_serial_port() {
+    let lb = Lunbox::start("acm");
+    let s = import(&lb, "1-1").unwrap();
+    let bot = Bot::enumerate(Host { s, seq: 1 });
+    let mut host = bot.host;
+    let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
+    // Open the port (DTR): the console greets.
+    let c = comm.to_le_bytes();
+    let (st, _, _) = host.submit(0, false, [0x21, 0x22, 1, 0, c[0], c[1], 0, 0], 0, &[]);
+    assert_eq!(st, 0);
+    let mut seen = Vec::new();
+    let read_until = |host: &mut Host, seen: &mut Vec<u8>, what: &str| {
+        for _ in 0..50 {
+            if String::from_utf8_lossy(seen).contains(what) {
+                return;
+            }
+            let (st, _, data) = host.submit(ep_in, true, [0; 8], 512, &[]);
+            assert_eq!(st, 0);
+            seen.extend_from_slice(&data);
+        }
+        panic!("never saw {what:?} in {:?}", String::from_utf8_lossy(seen));
+    };
+    read_until(&mut host, &mut seen, "lunbox> ");
+    seen.clear();
+    let (st, _, _) = host.submit(ep_out, false, [0; 8], 4, b"lun\r");
+    assert_eq!(st, 0);
+    read_until(&mut host, &mut seen, "ram0");
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(text.starts_with("lun\r\n"), "echoed: {text:?}");
+    assert!(
+        text.contains("LUN  medium") && text.contains("img0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn shell_commands_on_stdin() {
+    let dir = std::env::temp_dir().join(format!("lunbox-shell-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = "help\nhelp lun\nversion\nlun\nlun ro 1\nlun\nlun rw 1\nlun eject 1\nlun\nlun insert 1\n\
+                  lun add 1 img0.0 ro\nlun\nlun remove 1\nlun add 1 ram0\nlun 7 eject\nlun eject 9\n\
+                  devinfo\npart img0\npart nosuch\nls img0.0\nls img0.0 /NODIR\ncat img0.0 README.TXT\n\
+                  cat img0.0 MISSING.TXT\nthreads\nthreads -t\nfrobnicate\nhelp nosuch\nexit\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
+        .args(["--listen", "127.0.0.1:0", "--ram-mib", "2", "--state-dir"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "commands (help COMMAND for details):",
+        "lun add N DEVICE [ro]",
+        "lunbox 0.1.0",
+        "1    ram0           2.0 MiB       ro,removable",
+        "1    (none)         -             removable",
+        "1    img0.0         63.0 MiB      ro,removable",
+        "error: wrong arguments",
+        "error: '9' is not a LUN number: use 0 to 1",
+        "img0.0         63.0 MiB",
+        "img0: 1 partitions",
+        "error: no device 'nosuch' (list them with devinfo)",
+        "README.TXT",
+        "This is a lunbox disk.",
+        "MISSING.TXT: FAT:",
+        "NODIR: FAT:",
+        "switches/s",
+        "error: unknown command 'frobnicate' (type 'help' for the list)",
+        "error: no command 'nosuch'",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }

@@ -1,0 +1,328 @@
+//! The console shell: one command language on every terminal (the UART — stdin in the
+//! sandbox — and the USB serial port), each with its own line editor.
+
+mod editor;
+mod fat;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use lunbox_gadget::ums::UmsControl;
+use lunbox_platform::coroutine;
+use lunbox_storage::Registry;
+
+pub(crate) use editor::{Editor, Event};
+
+/// The prompt.
+pub(crate) const PROMPT: &str = "lunbox> ";
+
+/// What the shell asks its caller to do after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Read the next command.
+    Continue,
+    /// Quit lunbox.
+    Exit,
+    /// Restart lunbox.
+    Reset,
+}
+
+/// What commands act on.
+pub(crate) struct Context {
+    /// The mass-storage LUNs.
+    pub(crate) control: UmsControl,
+    /// Block devices and partitions.
+    pub(crate) registry: Rc<RefCell<Registry>>,
+    /// Disconnect the USB host.
+    pub(crate) detach: Box<dyn Fn()>,
+}
+
+/// One command: name, one-line summary, usage and details.
+struct Help {
+    name: &'static str,
+    summary: &'static str,
+    usage: &'static str,
+}
+
+const COMMANDS: &[Help] = &[
+    Help {
+        name: "help",
+        summary: "list commands, or explain one",
+        usage: "help [COMMAND]",
+    },
+    Help {
+        name: "version",
+        summary: "lunbox version",
+        usage: "version",
+    },
+    Help {
+        name: "devinfo",
+        summary: "block devices and partitions with sizes",
+        usage: "devinfo",
+    },
+    Help {
+        name: "part",
+        summary: "read a disk's partition table again and list its partitions",
+        usage: "part DISK\n  e.g. part img0",
+    },
+    Help {
+        name: "lun",
+        summary: "what each LUN exports; change it while the host is attached",
+        usage: "lun                       list the LUNs\n\
+                lun add N DEVICE [ro]     export DEVICE (e.g. ram0, img0.0) on LUN N\n\
+                lun remove N [-f]         take LUN N's medium away\n\
+                lun eject N [-f]          eject LUN N's medium (lun insert brings it back)\n\
+                lun insert N              put LUN N's ejected medium back\n\
+                lun ro N | lun rw N       make LUN N read-only / writable\n\
+                -f: even if the host prevents medium removal",
+    },
+    Help {
+        name: "ls",
+        summary: "list a directory on a FAT volume",
+        usage: "ls DEVICE [DIR]\n  e.g. ls img0.0 /  (8.3 names)",
+    },
+    Help {
+        name: "cat",
+        summary: "print a file from a FAT volume",
+        usage: "cat DEVICE FILE\n  e.g. cat img0.0 README.TXT",
+    },
+    Help {
+        name: "threads",
+        summary: "coroutines: state, switches, stack use (-t: self-test)",
+        usage: "threads [-t]",
+    },
+    Help {
+        name: "detach",
+        summary: "disconnect the USB host (it can attach again)",
+        usage: "detach",
+    },
+    Help {
+        name: "reset",
+        summary: "restart lunbox",
+        usage: "reset",
+    },
+    Help {
+        name: "exit",
+        summary: "quit lunbox",
+        usage: "exit",
+    },
+];
+
+/// Command names starting with `prefix` (tab completion).
+pub(crate) fn complete(prefix: &str) -> Vec<&'static str> {
+    COMMANDS
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Run one command line; returns its output (lines separated by `\n`) and what to do next.
+pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // Console commands run in command context: work that must not overlap waits.
+    let _guard = coroutine::command_context();
+    let result = match words.as_slice() {
+        [] => Ok(String::new()),
+        ["help"] | ["?"] => Ok(help_all()),
+        ["help", cmd] => help_one(cmd),
+        ["version"] => Ok(format!("lunbox {}", env!("CARGO_PKG_VERSION"))),
+        ["exit"] | ["quit"] => return (String::new(), Action::Exit),
+        ["reset"] => return (String::new(), Action::Reset),
+        ["detach"] => {
+            (ctx.detach)();
+            Ok("host detached".to_string())
+        }
+        ["devinfo"] => Ok(devinfo(ctx)),
+        ["part", disk] => part(ctx, disk),
+        ["lun"] => Ok(luns(ctx)),
+        ["lun", rest @ ..] => lun(ctx, rest),
+        ["ls", dev] => fat::ls(ctx, dev, "/"),
+        ["ls", dev, dir] => fat::ls(ctx, dev, dir),
+        ["cat", dev, file] => fat::cat(ctx, dev, file),
+        ["threads"] => Ok(threads()),
+        ["threads", "-t"] => coroutine::self_test(200_000)
+            .map(|r| r.to_string())
+            .map_err(String::from),
+        [cmd, ..] => match COMMANDS.iter().find(|c| c.name == *cmd) {
+            Some(h) => Err(format!("wrong arguments; usage:\n{}", h.usage)),
+            None => Err(format!(
+                "unknown command '{cmd}' (type 'help' for the list)"
+            )),
+        },
+    };
+    let out = match result {
+        Ok(text) => text,
+        Err(e) => format!("error: {e}"),
+    };
+    (out, Action::Continue)
+}
+
+fn help_all() -> String {
+    let mut out = String::from("commands (help COMMAND for details):");
+    for c in COMMANDS {
+        out.push_str(&format!("\n  {:<9} {}", c.name, c.summary));
+    }
+    out
+}
+
+fn help_one(cmd: &str) -> Result<String, String> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == cmd)
+        .map(|c| format!("{} - {}\nusage: {}", c.name, c.summary, c.usage))
+        .ok_or_else(|| format!("no command '{cmd}' (type 'help' for the list)"))
+}
+
+fn devinfo(ctx: &Context) -> String {
+    let mut out = String::from("name           size          ro  what");
+    for d in ctx.registry.borrow().list() {
+        let mut what = d.description.clone();
+        if let Some(label) = &d.label {
+            what.push_str(&format!(" \"{label}\""));
+        }
+        if !d.aliases.is_empty() {
+            what.push_str(&format!(" (also {})", d.aliases.join(", ")));
+        }
+        out.push_str(&format!(
+            "\n{:<14} {:<13} {:<3} {}",
+            d.name,
+            size(d.bytes()),
+            if d.read_only { "ro" } else { "" },
+            what
+        ));
+    }
+    out
+}
+
+fn part(ctx: &Context, disk: &str) -> Result<String, String> {
+    let n = ctx
+        .registry
+        .borrow_mut()
+        .scan(disk)
+        .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Ok(format!("{disk}: no partition table"));
+    }
+    let prefix = format!("{disk}.");
+    let mut out = format!("{disk}: {n} partitions");
+    for d in ctx
+        .registry
+        .borrow()
+        .list()
+        .iter()
+        .filter(|d| d.name.starts_with(&prefix))
+    {
+        out.push_str(&format!(
+            "\n  {:<12} {:<13} {}",
+            d.name,
+            size(d.bytes()),
+            d.description
+        ));
+    }
+    Ok(out)
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)),
+        b => format!("{} KiB", b >> 10),
+    }
+}
+
+fn luns(ctx: &Context) -> String {
+    let mut out = String::from("LUN  medium         size          flags");
+    for l in ctx.control.list() {
+        let mut flags = Vec::new();
+        if l.read_only {
+            flags.push("ro");
+        }
+        if l.removable {
+            flags.push("removable");
+        }
+        if l.prevented {
+            flags.push("locked-by-host");
+        }
+        let name = if l.present { l.name.as_str() } else { "(none)" };
+        let sz = if l.present {
+            size(l.blocks * u64::from(l.block_size))
+        } else {
+            String::from("-")
+        };
+        out.push_str(&format!(
+            "\n{:<4} {:<14} {:<13} {}",
+            l.lun,
+            name,
+            sz,
+            flags.join(",")
+        ));
+    }
+    out
+}
+
+fn lun_number(ctx: &Context, n: &str) -> Result<usize, String> {
+    let count = ctx.control.lun_count();
+    match n.parse::<usize>() {
+        Ok(v) if v < count => Ok(v),
+        _ => Err(format!("'{n}' is not a LUN number: use 0 to {}", count - 1)),
+    }
+}
+
+fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
+    let force = args.last() == Some(&"-f");
+    let args = if force { &args[..args.len() - 1] } else { args };
+    let c = &ctx.control;
+    let r = match args {
+        ["add", n, dev] | ["add", n, dev, "rw"] => add(ctx, lun_number(ctx, n)?, dev, false, force),
+        ["add", n, dev, "ro"] => add(ctx, lun_number(ctx, n)?, dev, true, force),
+        ["remove", n] => c
+            .remove(lun_number(ctx, n)?, force)
+            .map_err(|e| e.to_string()),
+        ["eject", n] => c
+            .eject(lun_number(ctx, n)?, force)
+            .map_err(|e| e.to_string()),
+        ["insert", n] => c.load(lun_number(ctx, n)?).map_err(|e| e.to_string()),
+        ["ro", n] => c
+            .set_read_only(lun_number(ctx, n)?, true)
+            .map_err(|e| e.to_string()),
+        ["rw", n] => c
+            .set_read_only(lun_number(ctx, n)?, false)
+            .map_err(|e| e.to_string()),
+        _ => {
+            return help_one("lun")
+                .map(|h| format!("wrong arguments\n{h}"))
+                .and_then(Err);
+        }
+    };
+    r.map(|()| luns(ctx))
+}
+
+fn add(ctx: &Context, lun: usize, dev: &str, ro: bool, force: bool) -> Result<(), String> {
+    let device = ctx
+        .registry
+        .borrow()
+        .device(dev)
+        .map_err(|e| e.to_string())?;
+    ctx.control
+        .set_backend(lun, device, dev, ro, force)
+        .map_err(|e| e.to_string())
+}
+
+fn threads() -> String {
+    let mut out = String::from("id      name          state     switches   stack   used");
+    for c in coroutine::coroutines() {
+        out.push_str(&format!(
+            "\n{:<7} {:<13} {:<9} {:<10} {:<7} {}",
+            c.id.to_string(),
+            c.name,
+            c.state.as_str(),
+            c.switches,
+            c.stack_size,
+            c.stack_high_water
+        ));
+    }
+    out
+}
