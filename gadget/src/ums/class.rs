@@ -37,6 +37,8 @@ pub struct UmsClass<'a, B: UsbBus> {
     /// Our view of the endpoint halts (usb-device does not report the host clearing them).
     in_halted: bool,
     out_halted: bool,
+    /// An endpoint event since the last pump: there may be packets to move.
+    dirty: bool,
 }
 
 impl<'a, B: UsbBus> UmsClass<'a, B> {
@@ -55,6 +57,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
             in_busy: false,
             in_halted: false,
             out_halted: false,
+            dirty: true,
         }
     }
 
@@ -80,6 +83,11 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
         if !self.pipe.configured.get() {
             return;
         }
+        // Nothing new on either side since the last pass: nothing to do.
+        if !self.dirty && !self.pipe.posted.replace(false) {
+            return;
+        }
+        self.dirty = false;
         let mut woke = false;
         let pipe = self.pipe.clone();
         {
@@ -180,6 +188,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
 
     /// Forget endpoint state after a bus reset or a (re)configuration.
     fn reset_endpoints(&mut self) {
+        self.dirty = true;
         self.in_busy = false;
         self.in_halted = false;
         self.out_halted = false;
@@ -225,6 +234,8 @@ impl<B: UsbBus> UsbClass<B> for UmsClass<'_, B> {
 
     fn control_out(&mut self, xfer: ControlOut<'_, '_, '_, B>) {
         let req = *xfer.request();
+        // Halts may change below: look at the endpoints again on the next pump.
+        self.dirty = true;
         // SET_CONFIGURATION: (re)configured; endpoint halts and data toggles start afresh.
         if req.request_type == RequestType::Standard
             && req.recipient == Recipient::Device
@@ -287,16 +298,20 @@ impl<B: UsbBus> UsbClass<B> for UmsClass<'_, B> {
         let _ = xfer.accept();
     }
 
+    fn poll(&mut self) {
+        self.pump();
+    }
+
     fn endpoint_out(&mut self, addr: EndpointAddress) {
         if addr == self.ep_out.address() {
-            self.pump();
+            self.dirty = true;
         }
     }
 
     fn endpoint_in_complete(&mut self, addr: EndpointAddress) {
         if addr == self.ep_in.address() {
             self.in_busy = false;
-            self.pump();
+            self.dirty = true;
         }
     }
 }

@@ -64,6 +64,8 @@ pub(crate) struct Pipe {
     /// Completed whenever the function posted something: the USB controller poller may wait
     /// on it (see [`super::UmsClass::activity`]).
     pub(crate) poke: Rc<Completion>,
+    /// The function posted something since the class last pumped.
+    pub(crate) posted: Cell<bool>,
 }
 
 impl Pipe {
@@ -76,11 +78,13 @@ impl Pipe {
             bus_reset: Cell::new(false),
             wake: Completion::new(),
             poke,
+            posted: Cell::new(true),
         }
     }
 
     /// Tell the poller there is work for the class.
     pub(crate) fn wake_bus(&self) {
+        self.posted.set(true);
         if !self.poke.is_done() {
             self.poke.complete();
         }
