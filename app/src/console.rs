@@ -20,21 +20,16 @@ pub(crate) use crate::shell::Action as Outcome;
 pub(crate) struct Console {
     ctx: Context,
     source: Rc<Source>,
-    acm: Option<AcmPort>,
 }
 
 impl Console {
-    /// A console running commands on `ctx`, reading stdin (watched by `machine`) and `acm`.
-    /// `source` must be the one whose completion the serial port signals on input.
-    pub(crate) fn new(
-        ctx: Context,
-        machine: &SandboxMachine,
-        source: Rc<Source>,
-        acm: Option<AcmPort>,
-    ) -> Self {
+    /// A console running commands on `ctx`, reading stdin (watched by `machine`) and the
+    /// gadget's serial port. `source` must be the one whose completion the serial port
+    /// signals on input.
+    pub(crate) fn new(ctx: Context, machine: &SandboxMachine, source: Rc<Source>) -> Self {
         source.fds.borrow_mut().push(io::stdin().as_raw_fd());
         machine.watch(source.clone());
-        Console { ctx, source, acm }
+        Console { ctx, source }
     }
 
     /// Serve both terminals until `exit`, `reset` or the end of stdin.
@@ -61,18 +56,8 @@ impl Console {
             if stdin_open {
                 let mut buf = [0u8; 256];
                 match io::stdin().lock().read(&mut buf) {
-                    Ok(0) => {
-                        stdin_open = false;
-                        if self.acm.is_none() {
-                            return Action::Exit;
-                        }
-                        // Piped input ended: keep serving the USB serial port.
-                        *self.source.fds.borrow_mut() = Vec::new();
-                        progress = true;
-                        if !tty {
-                            return Action::Exit;
-                        }
-                    }
+                    // The end of stdin ends lunbox (a script finished, or ^D).
+                    Ok(0) => return Action::Exit,
                     Ok(n) => {
                         progress = true;
                         let mut out = Vec::new();
@@ -101,7 +86,7 @@ impl Console {
                     }
                 }
             }
-            if let Some(port) = &self.acm {
+            if let Some(port) = &self.ctx.gadgets.acm() {
                 let now = port.connected();
                 if now && !usb_connected {
                     write_usb(

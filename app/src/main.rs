@@ -2,6 +2,7 @@
 //! attaches over USB/IP. See README.md.
 
 mod console;
+mod gadget;
 mod sandbox;
 mod shell;
 mod state;

@@ -1,28 +1,21 @@
 //! The sandbox composition: state directory, LUN backends, the USB device over USB/IP, and
 //! the coroutines (USB controller poller, mass storage, console).
 
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
-use std::time::Duration;
 
-use lunbox_gadget::DeviceQualifier;
-use lunbox_gadget::acm::AcmClass;
-use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig};
 use lunbox_platform::coroutine;
 use lunbox_platform::sandbox::usbip::proto::DeviceInfo;
 use lunbox_platform::sandbox::usbip::{BUS_ID, UsbipServer};
 use lunbox_platform::sandbox::{SandboxMachine, Source};
 use lunbox_storage::{FileDisk, RamDisk, Registry, share};
-use usb_device::bus::UsbBusAllocator;
-use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid};
 
 use crate::Options;
 use crate::console::{Console, Outcome};
+use crate::gadget::{Gadgets, Spec, VID_PID};
 use crate::shell::Context;
 use crate::state;
-
-/// USB vendor and product id (pid.codes open-source test VID/PID pair).
-pub(crate) const VID_PID: (u16, u16) = (0x1209, 0x0001);
 
 /// Log a line to stderr.
 pub(crate) fn log(line: &str) {
@@ -65,20 +58,14 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         .add_disk("img0", share(disk), &format!("file {}", image.display()))
         .map_err(io::Error::other)?;
     let _ = registry.scan("img0");
-    luns.push(LunConfig::new(
-        Some(registry.device("img0").map_err(io::Error::other)?),
-        "img0",
-    ));
+    luns.push((String::from("img0"), false));
     if options.ram_mib > 0 {
         let ram = RamDisk::new(options.ram_mib * 2048)
             .ok_or_else(|| io::Error::other("the RAM disk does not fit in memory"))?;
         registry
             .add_disk("ram0", share(ram), "ram")
             .map_err(io::Error::other)?;
-        luns.push(LunConfig::new(
-            Some(registry.device("ram0").map_err(io::Error::other)?),
-            "ram0",
-        ));
+        luns.push((String::from("ram0"), false));
     }
     for spec in &options.images {
         let (path, ro) = match spec.strip_suffix(":ro") {
@@ -91,21 +78,12 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
             .add_disk(&name, share(disk), &format!("file {path}"))
             .map_err(io::Error::other)?;
         let _ = registry.scan(&name);
-        let mut lun = LunConfig::new(
-            Some(registry.device(&name).map_err(io::Error::other)?),
-            &name,
-        );
-        lun.read_only = ro;
-        luns.push(lun);
-    }
-    if luns.len() > lunbox_gadget::ums::MAX_LUNS {
-        return Err(io::Error::other("at most 16 LUNs"));
+        luns.push((name, ro));
     }
 
-    // The USB controller: a USB/IP server.
-    let interfaces = vec![(0x08, 0x06, 0x50), (0x02, 0x02, 0x00), (0x0A, 0x00, 0x00)];
+    // The USB controller: a USB/IP server; the gadget on it is built by `Gadgets`.
     let info = DeviceInfo {
-        path: String::from("/sys/devices/platform/lunbox/usb1/1-1"),
+        path: String::new(),
         busid: String::from(BUS_ID),
         busnum: 1,
         devnum: 1,
@@ -118,43 +96,23 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         device_protocol: 0x01,
         configuration_value: 1,
         num_configurations: 1,
-        interfaces,
+        interfaces: Vec::new(),
     };
-    let (mut server, bus) = UsbipServer::bind(options.listen, info, log)?;
+    let (server, _unused_bus) = UsbipServer::bind(options.listen, info, log)?;
     let addr = server.local_addr()?;
     let usb_source = Source::new();
     machine.watch(usb_source.clone());
-
-    // Leaked once: the allocator and device live as long as the program (as on the MCU).
-    let alloc: &'static UsbBusAllocator<_> = Box::leak(Box::new(UsbBusAllocator::new(bus)));
-    let mut config = UmsConfig::new(luns);
-    config.activity = usb_source.ready.clone();
-    let Ums {
-        class: mut ums_class,
-        function,
-        control,
-    } = Ums::new(alloc, config).map_err(|e| io::Error::other(e.to_string()))?;
-    // The console's input source: stdin, and the USB serial port signals it too.
     let console_source = Source::new();
-    let (mut acm, acm_port) = AcmClass::new(
-        alloc,
-        true,
-        console_source.ready.clone(),
-        usb_source.ready.clone(),
-    );
-    let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
-    let mut device = UsbDeviceBuilder::new(alloc, UsbVidPid(VID_PID.0, VID_PID.1))
-        .usb_rev(UsbRev::Usb200)
-        .composite_with_iads()
-        .strings(&[StringDescriptors::default()
-            .manufacturer("lunbox")
-            .product("lunbox USB gadget")
-            .serial_number("LUNBOX0001")])
-        .map_err(|_| io::Error::other("USB strings"))?
-        .max_packet_size_0(64)
-        .map_err(|_| io::Error::other("USB ep0 size"))?
-        .device_release(0x0010)
-        .build();
+    let registry = Rc::new(RefCell::new(registry));
+    let gadgets = Rc::new(Gadgets::new(
+        server,
+        registry.clone(),
+        usb_source,
+        console_source.clone(),
+    ));
+    gadgets
+        .start(Spec { luns, acm: true })
+        .map_err(io::Error::other)?;
 
     println!(
         "lunbox {} — USB mass-storage gadget (sandbox)",
@@ -165,68 +123,26 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         "    sudo modprobe vhci-hcd && sudo usbip attach -r {} -b {BUS_ID}",
         addr.ip()
     );
-    for info in control.list() {
-        println!(
-            "  LUN {}: {} ({} MiB{})",
-            info.lun,
-            info.name,
-            (info.blocks * u64::from(info.block_size)) >> 20,
-            if info.read_only { ", read-only" } else { "" }
-        );
+    if let Some(control) = gadgets.control() {
+        for info in control.list() {
+            println!(
+                "  LUN {}: {} ({} MiB{})",
+                info.lun,
+                info.name,
+                (info.blocks * u64::from(info.block_size)) >> 20,
+                if info.read_only { ", read-only" } else { "" }
+            );
+        }
     }
-
-    // The console asks the poller to detach the host (it may attach again).
-    let detach = Rc::new(std::cell::Cell::new(false));
-    let detach_usb = detach.clone();
-    let wake_usb = usb_source.ready.clone();
-    let ums = coroutine::Builder::new("ums")
-        .stack_size(64 * 1024)
-        .spawn(move || function.run());
-    let usb = coroutine::Builder::new("usb")
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let source = usb_source;
-            while !coroutine::should_stop() {
-                if detach_usb.take() {
-                    server.disconnect();
-                    log("usbip: host detached from the console");
-                }
-                let mut progress = server.service();
-                for _ in 0..64 {
-                    let events = device.poll(&mut [&mut qualifier, &mut ums_class, &mut acm]);
-                    ums_class.pump();
-                    acm.pump();
-                    let moved = server.take_progress() > 0;
-                    progress |= moved;
-                    if !events && !moved {
-                        break;
-                    }
-                }
-                progress |= server.service();
-                *source.fds.borrow_mut() = server.fds();
-                if progress {
-                    coroutine::yield_now();
-                } else {
-                    // Sleep until a socket is readable or the function posts work (both complete
-                    // `source.ready`); the timeout is only a safety net.
-                    source.ready.wait_timeout(Duration::from_millis(200));
-                }
-            }
-            server.disconnect();
-        });
+    println!("  serial console: /dev/ttyACM0 on the host");
 
     let ctx = Context {
-        control,
-        registry: Rc::new(std::cell::RefCell::new(registry)),
-        detach: Box::new(move || {
-            detach.set(true);
-            wake_usb.complete();
-        }),
+        gadgets: gadgets.clone(),
+        registry,
     };
-    let console = Console::new(ctx, &machine, console_source, Some(acm_port));
+    let console = Console::new(ctx, &machine, console_source);
     let outcome = console.run();
-    usb.stop().map_err(|e| io::Error::other(e.to_string()))?;
-    ums.stop().map_err(|e| io::Error::other(e.to_string()))?;
+    gadgets.stop();
     if outcome == Outcome::Reset {
         return Err(lunbox_platform::sandbox::os::reexec());
     }

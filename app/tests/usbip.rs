@@ -625,7 +625,9 @@ fn shell_commands_on_stdin() {
     let script = "help\nhelp lun\nversion\nlun\nlun ro 1\nlun\nlun rw 1\nlun eject 1\nlun\nlun insert 1\n\
                   lun add 1 img0.0 ro\nlun\nlun remove 1\nlun add 1 ram0\nlun 7 eject\nlun eject 9\n\
                   devinfo\npart img0\npart nosuch\nls img0.0\nls img0.0 /NODIR\ncat img0.0 README.TXT\n\
-                  cat img0.0 MISSING.TXT\nthreads\nthreads -t\nfrobnicate\nhelp nosuch\nexit\n";
+                  cat img0.0 MISSING.TXT\nthreads\nthreads -t\nfrobnicate\nhelp nosuch\n\
+                  usbgadget\nusbgadget -S ram0ro -a\nlun\nusbgadget -d\nlun\nusbgadget -S nosuch\n\
+                  usbgadget -x\nusbgadget -a\nusbgadget -S img0,ram0 -a\nexit\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
         .args(["--listen", "127.0.0.1:0", "--ram-mib", "2", "--state-dir"])
         .arg(&dir)
@@ -663,6 +665,14 @@ fn shell_commands_on_stdin() {
         "switches/s",
         "error: unknown command 'frobnicate' (type 'help' for the list)",
         "error: no command 'nosuch'",
+        "running: mass storage [img0, ram0], serial console on",
+        "running: mass storage [ram0 (ro)], serial console on",
+        "0    ram0           2.0 MiB       ro,removable",
+        "the gadget is stopped",
+        "error: mass storage is not running (start it: usbgadget -S LIST)",
+        "error: no device 'nosuch' (see devinfo)",
+        "error: unknown option '-x' (see help usbgadget)",
+        "running: mass storage [off], serial console on",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

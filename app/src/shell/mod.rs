@@ -13,6 +13,8 @@ use lunbox_gadget::ums::UmsControl;
 use lunbox_platform::coroutine;
 use lunbox_storage::Registry;
 
+use crate::gadget::{Gadgets, Spec};
+
 pub(crate) use editor::{Editor, Event};
 
 /// The prompt.
@@ -31,12 +33,18 @@ pub(crate) enum Action {
 
 /// What commands act on.
 pub(crate) struct Context {
-    /// The mass-storage LUNs.
-    pub(crate) control: UmsControl,
+    /// The gadget: its functions, LUNs and serial port.
+    pub(crate) gadgets: Rc<Gadgets>,
     /// Block devices and partitions.
     pub(crate) registry: Rc<RefCell<Registry>>,
-    /// Disconnect the USB host.
-    pub(crate) detach: Box<dyn Fn()>,
+}
+
+impl Context {
+    fn control(&self) -> Result<UmsControl, String> {
+        self.gadgets.control().ok_or_else(|| {
+            String::from("mass storage is not running (start it: usbgadget -S LIST)")
+        })
+    }
 }
 
 /// One command: name, one-line summary, usage and details.
@@ -132,12 +140,13 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
         ["exit"] | ["quit"] => return (String::new(), Action::Exit),
         ["reset"] => return (String::new(), Action::Reset),
         ["detach"] => {
-            (ctx.detach)();
+            ctx.gadgets.detach();
             Ok("host detached".to_string())
         }
+        ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
         ["devinfo"] => Ok(devinfo(ctx)),
         ["part", disk] => part(ctx, disk),
-        ["lun"] => Ok(luns(ctx)),
+        ["lun"] => luns(ctx),
         ["lun", rest @ ..] => lun(ctx, rest),
         ["ls", dev] => fat::ls(ctx, dev, "/"),
         ["ls", dev, dir] => fat::ls(ctx, dev, dir),
@@ -233,9 +242,9 @@ fn size(bytes: u64) -> String {
     }
 }
 
-fn luns(ctx: &Context) -> String {
+fn luns(ctx: &Context) -> Result<String, String> {
     let mut out = String::from("LUN  medium         size          flags");
-    for l in ctx.control.list() {
+    for l in ctx.control()?.list() {
         let mut flags = Vec::new();
         if l.read_only {
             flags.push("ro");
@@ -260,11 +269,11 @@ fn luns(ctx: &Context) -> String {
             flags.join(",")
         ));
     }
-    out
+    Ok(out)
 }
 
 fn lun_number(ctx: &Context, n: &str) -> Result<usize, String> {
-    let count = ctx.control.lun_count();
+    let count = ctx.control()?.lun_count();
     match n.parse::<usize>() {
         Ok(v) if v < count => Ok(v),
         _ => Err(format!("'{n}' is not a LUN number: use 0 to {}", count - 1)),
@@ -274,7 +283,7 @@ fn lun_number(ctx: &Context, n: &str) -> Result<usize, String> {
 fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
     let force = args.last() == Some(&"-f");
     let args = if force { &args[..args.len() - 1] } else { args };
-    let c = &ctx.control;
+    let c = &ctx.control()?;
     let r = match args {
         ["add", n, dev] | ["add", n, dev, "rw"] => add(ctx, lun_number(ctx, n)?, dev, false, force),
         ["add", n, dev, "ro"] => add(ctx, lun_number(ctx, n)?, dev, true, force),
@@ -297,7 +306,8 @@ fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
                 .and_then(Err);
         }
     };
-    r.map(|()| luns(ctx))
+    r?;
+    luns(ctx)
 }
 
 fn add(ctx: &Context, lun: usize, dev: &str, ro: bool, force: bool) -> Result<(), String> {
@@ -306,7 +316,7 @@ fn add(ctx: &Context, lun: usize, dev: &str, ro: bool, force: bool) -> Result<()
         .borrow()
         .device(dev)
         .map_err(|e| e.to_string())?;
-    ctx.control
+    ctx.control()?
         .set_backend(lun, device, dev, ro, force)
         .map_err(|e| e.to_string())
 }
@@ -325,4 +335,66 @@ fn threads() -> String {
         ));
     }
     out
+}
+
+/// `usbgadget`: show, start (with `-S LIST` and/or `-a`) or stop (`-d`) the gadget.
+fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
+    let show = |spec: Option<Spec>| match spec {
+        None => String::from("the gadget is stopped"),
+        Some(s) => {
+            let luns: Vec<String> = s
+                .luns
+                .iter()
+                .map(|(n, ro)| format!("{n}{}", if *ro { " (ro)" } else { "" }))
+                .collect();
+            format!(
+                "running: mass storage [{}], serial console {}",
+                if luns.is_empty() {
+                    String::from("off")
+                } else {
+                    luns.join(", ")
+                },
+                if s.acm { "on" } else { "off" }
+            )
+        }
+    };
+    match args {
+        [] => Ok(show(ctx.gadgets.spec())),
+        ["-d"] => {
+            ctx.gadgets.stop();
+            Ok(show(None))
+        }
+        _ => {
+            let mut spec = Spec {
+                luns: Vec::new(),
+                acm: false,
+            };
+            let mut i = 0;
+            while i < args.len() {
+                match args[i] {
+                    "-a" => spec.acm = true,
+                    "-S" => {
+                        let list = args
+                            .get(i + 1)
+                            .ok_or("-S needs a LIST, e.g. -S img0,ram0ro")?;
+                        for item in list.split(',').filter(|s| !s.is_empty()) {
+                            let (name, ro) = match item.strip_suffix("ro") {
+                                Some(n) if ctx.registry.borrow().get(item).is_none() => (n, true),
+                                _ => (item, false),
+                            };
+                            if ctx.registry.borrow().get(name).is_none() {
+                                return Err(format!("no device '{name}' (see devinfo)"));
+                            }
+                            spec.luns.push((name.to_string(), ro));
+                        }
+                        i += 1;
+                    }
+                    other => return Err(format!("unknown option '{other}' (see help usbgadget)")),
+                }
+                i += 1;
+            }
+            ctx.gadgets.start(spec)?;
+            Ok(show(ctx.gadgets.spec()))
+        }
+    }
 }

@@ -118,6 +118,13 @@ impl Bridge {
         self.reset = true;
     }
 
+    /// Forget every endpoint allocation (a new gadget is about to be built on this bus).
+    pub(crate) fn clear_allocations(&mut self) {
+        self.out = Default::default();
+        self.inp = Default::default();
+        self.session_reset();
+    }
+
     /// Take the encoded replies to send.
     pub(crate) fn take_replies(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.replies);

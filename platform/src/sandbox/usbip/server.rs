@@ -76,6 +76,17 @@ impl UsbipServer {
         self.listener.local_addr()
     }
 
+    /// A fresh bus for a new gadget: the attached host is disconnected (it sees the device
+    /// go away and may attach again) and every endpoint of the previous gadget is forgotten.
+    /// The previous bus must not be used any more.
+    pub fn new_bus(&mut self) -> UsbipBus {
+        self.disconnect();
+        lock(&self.bridge).clear_allocations();
+        UsbipBus {
+            bridge: self.bridge.clone(),
+        }
+    }
+
     /// Update what DEVLIST/IMPORT report (after the descriptors are known).
     pub fn set_device_info(&mut self, mut info: DeviceInfo) {
         info.busid = String::from(BUS_ID);

@@ -1,0 +1,238 @@
+#!/bin/bash
+# Helpers for the guest scenarios: logging and assertions, lunbox with its console on a FIFO,
+# usbip attach/detach, finding the /dev/sdX of a LUN. Sourced by every scenario.
+
+LB=/tmp/lb                 # lunbox's working directory: state/, console FIFO, logs
+LUNBOX_ID=1209:0001        # lunbox's USB vendor:product
+BUSID=1-1                  # lunbox's USB/IP bus id
+
+now() { cut -d' ' -f1 /proc/uptime; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+say() { printf '[%7s] %s\n' "$(now)" "$*"; }
+ok() { printf '  ok: %s\n' "$*"; }
+note() { printf '  note: %s\n' "$*"; }
+indent() { sed 's/\r$//; s/^/    | /'; }
+
+diagnostics() {
+    if [ -f "$LB/err.log" ]; then
+        echo "--- lunbox stderr (last 30 lines):"
+        tail -n 30 "$LB/err.log" | indent
+        echo "--- lunbox console output (last 15 lines):"
+        tail -n 15 "$LB/out.log" | tr -d '\r' | indent
+    fi
+    echo "--- usbip port:"
+    usbip port 2>&1 | indent
+    echo "--- lsblk:"
+    lsblk -o NAME,SIZE,RO,RM,TYPE,TRAN 2>&1 | indent
+    echo "--- dmesg (last 60 lines):"
+    dmesg | tail -n 60 | indent
+}
+
+# fail MESSAGE: print it with diagnostics and end the scenario.
+fail() {
+    echo "FAIL: $*"
+    diagnostics
+    exit 1
+}
+
+# must DESCRIPTION COMMAND...: run it; on failure print its output and fail. Output goes to
+# $OUT (and is printed when PC_VERBOSE=1).
+must() {
+    local desc=$1 rc=0
+    shift
+    OUT=$("$@" 2>&1) || rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "$OUT" | indent
+        fail "$desc: '$*' exited with $rc"
+    fi
+    ok "$desc"
+}
+
+# must_fail DESCRIPTION COMMAND...: the command must fail; its output is in $OUT.
+must_fail() {
+    local desc=$1 rc=0
+    shift
+    OUT=$("$@" 2>&1) || rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "$OUT" | indent
+        fail "$desc: '$*' succeeded but should have failed"
+    fi
+    ok "$desc (exit $rc: $(echo "$OUT" | grep -v '^$' | tail -n 1))"
+}
+
+# expect_in DESCRIPTION PATTERN: $OUT must match the extended regex PATTERN.
+expect_in() {
+    if ! grep -Eq -- "$2" <<<"$OUT"; then
+        echo "$OUT" | indent
+        fail "$1: expected /$2/ in the output above"
+    fi
+    ok "$1"
+}
+
+# expect_eq DESCRIPTION EXPECTED ACTUAL
+expect_eq() {
+    [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+    ok "$1 ($3)"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll the command every 0.2 s until it succeeds.
+wait_for() {
+    local secs=$1 desc=$2 t0
+    shift 2
+    t0=$(now)
+    while ! "$@" >/dev/null 2>&1; do
+        if awk -v a="$t0" -v b="$(now)" -v s="$secs" 'BEGIN { exit !(b - a > s) }'; then
+            fail "$desc: not within $secs s"
+        fi
+        sleep 0.2
+    done
+}
+
+# --- lunbox -------------------------------------------------------------------------------------
+
+# lb_start ARGS...: start lunbox with a fresh state directory on tmpfs, its console on the
+# FIFO $LB/console (held open on fd 3), stdout in $LB/out.log, stderr in $LB/err.log.
+lb_start() {
+    rm -rf "$LB"
+    mkdir -p "$LB/state"
+    mkfifo "$LB/console"
+    say "lunbox --state-dir $LB/state $*"
+    lunbox --state-dir "$LB/state" "$@" <"$LB/console" >"$LB/out.log" 2>"$LB/err.log" &
+    LB_PID=$!
+    echo "$LB_PID" >"$LB/pid"
+    exec 3>"$LB/console"
+    wait_for 30 "lunbox serving USB/IP" grep -q 'USB/IP server on' "$LB/out.log"
+    kill -0 "$LB_PID" 2>/dev/null || fail "lunbox exited at start"
+    ok "lunbox running (pid $LB_PID)"
+    tr -d '\r' <"$LB/out.log" | grep -E '^ *LUN' | indent
+}
+
+lb_alive() { [ -n "${LB_PID:-}" ] && kill -0 "$LB_PID" 2>/dev/null; }
+
+# lb_cmd COMMAND...: send a console command and wait for the next prompt; the command's output
+# is in $OUT and printed. Fails the scenario if lunbox answers "error:" (unless LB_CMD_MAY_FAIL=1).
+lb_cmd() {
+    local size t0
+    lb_alive || fail "lunbox is not running (console command '$*')"
+    size=$(stat -c %s "$LB/out.log")
+    echo "$*" >&3
+    t0=$(now)
+    while ! tail -c +"$((size + 1))" "$LB/out.log" | grep -q 'lunbox> '; do
+        lb_alive || fail "lunbox died after console command '$*'"
+        if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 10) }'; then
+            fail "console command '$*': no prompt within 10 s"
+        fi
+        sleep 0.1
+    done
+    OUT=$(tail -c +"$((size + 1))" "$LB/out.log" | tr -d '\r' | sed 's/lunbox> $//; s/^lunbox> //')
+    echo "  lunbox> $*"
+    [ -n "$OUT" ] && echo "$OUT" | sed 's/^/    /'
+    if [ "${LB_CMD_MAY_FAIL:-0}" != 1 ] && grep -q '^error:' <<<"$OUT"; then
+        fail "console command '$*' failed: $OUT"
+    fi
+    return 0
+}
+
+# lb_stop: `exit` on the console; kill if it does not end within 10 s.
+lb_stop() {
+    lb_alive || return 0
+    echo exit >&3 || true
+    exec 3>&-
+    local i
+    for i in $(seq 50); do
+        lb_alive || break
+        sleep 0.2
+    done
+    if lb_alive; then
+        note "lunbox did not exit within 10 s of 'exit'; killing it"
+        kill -9 "$LB_PID" 2>/dev/null
+    fi
+    wait "$LB_PID" 2>/dev/null || true
+    LB_PID=
+}
+
+# --- USB/IP ------------------------------------------------------------------------------------
+
+# Ports of vhci in use (numbers for `usbip detach -p`).
+used_ports() { usbip port 2>/dev/null | sed -n 's/^Port \([0-9]*\): <Port in Use>.*/\1/p'; }
+
+# usb_dev VID:PID: the sysfs directory of the USB device.
+usb_dev() {
+    local d
+    for d in /sys/bus/usb/devices/*; do
+        [ -f "$d/idVendor" ] || continue
+        if [ "$(cat "$d/idVendor"):$(cat "$d/idProduct")" = "$1" ]; then
+            echo "$d"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# lun_dev LUN [VID:PID]: the block device name (sdX) of that LUN of that USB device.
+lun_dev() {
+    local want=$1 id=${2:-$LUNBOX_ID} d p hctl u
+    for d in /sys/block/sd*; do
+        [ -e "$d" ] || continue
+        p=$(readlink -f "$d/device")
+        hctl=${p##*/}
+        [ "${hctl##*:}" = "$want" ] || continue
+        u=$p
+        while [ "$u" != /sys ] && [ -n "$u" ] && [ ! -f "$u/idVendor" ]; do u=${u%/*}; done
+        [ -f "$u/idVendor" ] || continue
+        if [ "$(cat "$u/idVendor"):$(cat "$u/idProduct")" = "$id" ]; then
+            echo "${d##*/}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# luns_ready N [VID:PID]: LUNs 0..N-1 have block devices with device nodes.
+luns_ready() {
+    local i dev
+    for ((i = 0; i < $1; i++)); do
+        dev=$(lun_dev "$i" "${2:-$LUNBOX_ID}") || return 1
+        [ -b "/dev/$dev" ] || return 1
+    done
+}
+
+no_luns() { ! lun_dev 0 "${1:-$LUNBOX_ID}" >/dev/null; }
+
+# attach N: usbip attach lunbox and wait for N LUNs; sets DEV0.. DEVn-1 (sdX names).
+attach() {
+    local n=$1 i t0
+    t0=$(now)
+    must "usbip attach -r 127.0.0.1 -b $BUSID" usbip attach -r 127.0.0.1 -b "$BUSID"
+    wait_for 60 "$n LUN block devices after attach" luns_ready "$n"
+    for ((i = 0; i < n; i++)); do
+        eval "DEV$i=$(lun_dev "$i")"
+    done
+    ok "attached: $(for ((i = 0; i < n; i++)); do printf 'LUN %d=/dev/%s ' "$i" "$(lun_dev "$i")"; done)($(elapsed "$t0" "$(now)") s)"
+}
+
+# detach: usbip detach every used port and wait for the disks to go.
+detach() {
+    local p
+    for p in $(used_ports); do
+        must "usbip detach -p $p" usbip detach -p "$p"
+    done
+    wait_for 30 "lunbox's disks gone after detach" no_luns
+    ok "disks gone"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Everything a scenario may have left behind, so the next one starts clean.
+cleanup_all() {
+    local m p pid
+    for m in $(awk '$2 ~ /^\/mnt\// {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
+    for p in $(used_ports); do usbip detach -p "$p" >/dev/null 2>&1; done
+    if [ -f "$LB/pid" ]; then
+        pid=$(cat "$LB/pid")
+        kill "$pid" 2>/dev/null && sleep 0.5
+        kill -9 "$pid" 2>/dev/null
+    fi
+    pkill -x usbipd 2>/dev/null
+    return 0
+}
