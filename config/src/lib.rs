@@ -11,8 +11,20 @@
 //!   duplicate names, more than 16 LUNs, flags a list does not have, …).
 //! - [`store`]: two slots with a sequence number and a CRC each, so a torn write leaves the
 //!   previous configuration in force ([`save`], [`load`]); [`boot`] picks the configuration
-//!   at boot and says whether to start the gadget. [`MemStore`] for tests, [`FileStore`]
+//!   at boot and says whether to start the gadget. [`MemStore`] for tests, `FileStore`
 //!   (feature `std`) for the sandbox's state directory.
+//!
+//! ```
+//! use lunbox_config::{MemStore, load, parse, save, validate};
+//!
+//! let config = parse("ums=sd0.1(data),ram0(scratch)ro\ndfu=sd0.2(rootfs)s,firmware(fw)r\n")?;
+//! validate(&config, |device| ["sd0.1", "sd0.2", "ram0"].contains(&device)).unwrap();
+//! assert_eq!(parse(&config.to_text())?, config);
+//! let mut store = MemStore::new(4096);
+//! save(&mut store, &config).unwrap();
+//! assert_eq!(load(&mut store).unwrap(), Some(config));
+//! # Ok::<(), lunbox_config::ParseError>(())
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -35,5 +47,5 @@ pub use store::{
     Boot, BootProblem, LoadError, Loaded, MemError, MemStore, SaveError, SlotFault, SlotState,
     Store, TornTail, Written, boot, load, load_saved, save, scan,
 };
-pub use text::{Expected, ParseError, parse, parse_bytes};
+pub use text::{Expected, ParseError, format_list, parse, parse_bytes, parse_list};
 pub use validate::{MAX_NAME, MAX_STRING_UNITS, ValidationError, validate};
