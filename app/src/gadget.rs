@@ -8,6 +8,7 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
+use lunbox_config::Flag;
 use lunbox_gadget::DeviceQualifier;
 use lunbox_gadget::acm::{AcmClass, AcmPort};
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig, UmsControl};
@@ -22,17 +23,9 @@ use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid}
 
 use crate::sandbox::log;
 
-/// USB vendor and product id (pid.codes open-source test VID/PID pair).
-pub(crate) const VID_PID: (u16, u16) = (0x1209, 0x0001);
-
-/// What the gadget is made of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Spec {
-    /// Mass-storage LUNs: device name and read-only flag (empty: no mass storage).
-    pub(crate) luns: Vec<(String, bool)>,
-    /// The serial console function.
-    pub(crate) acm: bool,
-}
+/// What the gadget is made of: the `ums`, `acm`, `vid`/`pid` and string settings of a
+/// [`lunbox_config::Config`] (its `dfu` list once DFU is composed in).
+pub(crate) type Spec = lunbox_config::Config;
 
 /// A running gadget.
 struct Running {
@@ -111,27 +104,31 @@ impl Gadgets {
 
     /// (Re)build the gadget from `spec` and start it.
     pub(crate) fn start(&self, spec: Spec) -> Result<(), String> {
-        if spec.luns.is_empty() && !spec.acm {
+        if spec.ums.is_empty() && !spec.acm {
             return Err(
                 "a gadget needs at least one function (mass storage or the serial console)".into(),
             );
         }
-        if spec.luns.len() > lunbox_gadget::ums::MAX_LUNS {
-            return Err(format!(
-                "{} LUNs: at most {}",
-                spec.luns.len(),
-                lunbox_gadget::ums::MAX_LUNS
-            ));
-        }
+        let registry = self.registry.clone();
+        lunbox_config::validate(&spec, |n| registry.borrow().get(n).is_some()).map_err(
+            |errors| {
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        )?;
         let mut luns = Vec::new();
-        for (name, ro) in &spec.luns {
+        for e in &spec.ums {
             let device = self
                 .registry
                 .borrow()
-                .device(name)
+                .device(&e.device)
                 .map_err(|e| e.to_string())?;
-            let mut lun = LunConfig::new(Some(device), name);
-            lun.read_only = *ro;
+            let mut lun = LunConfig::new(Some(device), &e.device);
+            lun.read_only = e.flags.contains(Flag::ReadOnly);
+            lun.removable = !e.flags.contains(Flag::Fixed);
             luns.push(lun);
         }
         self.stop();
@@ -166,13 +163,21 @@ impl Gadgets {
             (None, None)
         };
         let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
-        let mut device = UsbDeviceBuilder::new(alloc, UsbVidPid(VID_PID.0, VID_PID.1))
+        // usb-device keeps the strings by reference: they live as long as the device.
+        let strings: &'static (String, String, String) = Box::leak(Box::new((
+            spec.manufacturer.clone(),
+            spec.product.clone(),
+            spec.serial
+                .clone()
+                .unwrap_or_else(|| String::from("LUNBOX0001")),
+        )));
+        let mut device = UsbDeviceBuilder::new(alloc, UsbVidPid(spec.vid, spec.pid))
             .usb_rev(UsbRev::Usb200)
             .composite_with_iads()
             .strings(&[StringDescriptors::default()
-                .manufacturer("lunbox")
-                .product("lunbox USB gadget")
-                .serial_number("LUNBOX0001")])
+                .manufacturer(&strings.0)
+                .product(&strings.1)
+                .serial_number(&strings.2)])
             .map_err(|e| format!("USB strings: {e:?}"))?
             .max_packet_size_0(64)
             .map_err(|e| format!("USB ep0 size: {e:?}"))?
@@ -184,8 +189,8 @@ impl Gadgets {
             busnum: 1,
             devnum: 1,
             speed: SPEED_HIGH,
-            id_vendor: VID_PID.0,
-            id_product: VID_PID.1,
+            id_vendor: spec.vid,
+            id_product: spec.pid,
             bcd_device: 0x0010,
             device_class: 0xEF,
             device_subclass: 0x02,

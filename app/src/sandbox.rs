@@ -13,9 +13,10 @@ use lunbox_storage::{FileDisk, RamDisk, Registry, share};
 
 use crate::Options;
 use crate::console::{Console, Outcome};
-use crate::gadget::{Gadgets, Spec, VID_PID};
+use crate::gadget::Gadgets;
 use crate::shell::Context;
 use crate::state;
+use lunbox_config::{Entry, FileStore, Flag};
 
 /// Log a line to stderr.
 pub(crate) fn log(line: &str) {
@@ -52,20 +53,19 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         ));
     }
     let mut registry = Registry::new();
-    let mut luns = Vec::new();
     let disk = FileDisk::open(&image, false).map_err(|e| io::Error::other(e.to_string()))?;
     registry
         .add_disk("img0", share(disk), &format!("file {}", image.display()))
         .map_err(io::Error::other)?;
     let _ = registry.scan("img0");
-    luns.push((String::from("img0"), false));
+    let mut defaults = vec![Entry::new("img0")];
     if options.ram_mib > 0 {
         let ram = RamDisk::new(options.ram_mib * 2048)
             .ok_or_else(|| io::Error::other("the RAM disk does not fit in memory"))?;
         registry
             .add_disk("ram0", share(ram), "ram")
             .map_err(io::Error::other)?;
-        luns.push((String::from("ram0"), false));
+        defaults.push(Entry::new("ram0"));
     }
     for spec in &options.images {
         let (path, ro) = match spec.strip_suffix(":ro") {
@@ -78,7 +78,11 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
             .add_disk(&name, share(disk), &format!("file {path}"))
             .map_err(io::Error::other)?;
         let _ = registry.scan(&name);
-        luns.push((name, ro));
+        defaults.push(if ro {
+            Entry::new(name).flag(Flag::ReadOnly)
+        } else {
+            Entry::new(name)
+        });
     }
 
     // The USB controller: a USB/IP server; the gadget on it is built by `Gadgets`.
@@ -88,8 +92,8 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         busnum: 1,
         devnum: 1,
         speed: lunbox_platform::sandbox::usbip::proto::SPEED_HIGH,
-        id_vendor: VID_PID.0,
-        id_product: VID_PID.1,
+        id_vendor: lunbox_config::DEFAULT_VID,
+        id_product: lunbox_config::DEFAULT_PID,
         bcd_device: 0x0010,
         device_class: 0xEF,
         device_subclass: 0x02,
@@ -110,9 +114,28 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         usb_source,
         console_source.clone(),
     ));
-    gadgets
-        .start(Spec { luns, acm: true })
-        .map_err(io::Error::other)?;
+    // The saved configuration (autostart), or the defaults: every disk above on its LUN.
+    let mut store = FileStore::new(&options.state_dir);
+    let boot = {
+        let r = registry.borrow();
+        lunbox_config::boot(&mut store, |n| r.get(n).is_some())
+    };
+    for problem in &boot.problems {
+        log(&format!("config: {problem}"));
+    }
+    let mut config = boot.config;
+    if config.ums.is_empty() {
+        config.ums = defaults;
+    }
+    if boot.start {
+        if let Err(e) = gadgets.start(config.clone()) {
+            log(&format!("the gadget did not start: {e}"));
+        }
+    } else if boot.problems.is_empty() {
+        log("autostart is off: start the gadget with usbgadget");
+    } else {
+        log("the gadget is not started (fix the configuration, then: usbgadget)");
+    }
 
     println!(
         "lunbox {} — USB mass-storage gadget (sandbox)",
@@ -139,6 +162,8 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     let ctx = Context {
         gadgets: gadgets.clone(),
         registry,
+        config: RefCell::new(config),
+        store: RefCell::new(store),
     };
     let console = Console::new(ctx, &machine, console_source);
     let outcome = console.run();

@@ -626,8 +626,10 @@ fn shell_commands_on_stdin() {
                   lun add 1 img0.0 ro\nlun\nlun remove 1\nlun add 1 ram0\nlun 7 eject\nlun eject 9\n\
                   devinfo\npart img0\npart nosuch\nls img0.0\nls img0.0 /NODIR\ncat img0.0 README.TXT\n\
                   cat img0.0 MISSING.TXT\nthreads\nthreads -t\nfrobnicate\nhelp nosuch\n\
-                  usbgadget\nusbgadget -S ram0ro -a\nlun\nusbgadget -d\nlun\nusbgadget -S nosuch\n\
-                  usbgadget -x\nusbgadget -a\nusbgadget -S img0,ram0 -a\nexit\n";
+                  usbgadget -s\nusbgadget -S ram0()ro -a\nlun\nusbgadget -d\nlun\nusbgadget -S nosuch\n\
+                  usbgadget -S ram0ro\nusbgadget -x\nusbgadget -a\nconfig\nconfig set acm=off\n\
+                  config set bogus=1\nconfig set ums=img0(disk)fixed\nconfig save\nconfig default\n\
+                  config load\nusbgadget\nusbgadget -s\nexit\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
         .args(["--listen", "127.0.0.1:0", "--ram-mib", "2", "--state-dir"])
         .arg(&dir)
@@ -665,15 +667,64 @@ fn shell_commands_on_stdin() {
         "switches/s",
         "error: unknown command 'frobnicate' (type 'help' for the list)",
         "error: no command 'nosuch'",
-        "running: mass storage [img0, ram0], serial console on",
-        "running: mass storage [ram0 (ro)], serial console on",
+        "running: mass storage [img0,ram0], serial console on",
+        "running: mass storage [ram0()ro], serial console on",
         "0    ram0           2.0 MiB       ro,removable",
         "the gadget is stopped",
         "error: mass storage is not running (start it: usbgadget -S LIST)",
-        "error: no device 'nosuch' (see devinfo)",
+        "no device 'nosuch'",
+        "did you mean ram0()ro?",
         "error: unknown option '-x' (see help usbgadget)",
         "running: mass storage [off], serial console on",
+        "ums=img0,ram0\ndfu=\nacm=on",
+        "changed (usbgadget runs it, config save keeps it)",
+        "expected a key",
+        "saved (slot 0, sequence 1)",
+        "ums=img0(disk)fixed",
+        "running: mass storage [img0(disk)fixed], serial console off",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+}
+
+#[test]
+fn the_saved_configuration_starts_at_boot() {
+    let dir = std::env::temp_dir().join(format!("lunbox-autostart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |script: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
+            .args(["--listen", "127.0.0.1:0", "--ram-mib", "2", "--state-dir"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let first = run("config set ums=ram0(scratch)ro\nconfig set acm=off\nconfig save\nexit\n");
+    assert!(first.contains("saved (slot 0, sequence 1)"), "{first}");
+    let second = run("usbgadget -s\nexit\n");
+    assert!(
+        second.contains("running: mass storage [ram0(scratch)ro], serial console off"),
+        "{second}"
+    );
+    // Autostart off: the gadget waits for usbgadget.
+    let third = run("config set autostart=off\nconfig save\nexit\n");
+    assert!(third.contains("sequence 2"), "{third}");
+    let fourth = run("usbgadget -s\nusbgadget\nusbgadget -s\nexit\n");
+    assert!(fourth.contains("the gadget is stopped"), "{fourth}");
+    assert!(
+        fourth.contains("running: mass storage [ram0(scratch)ro]"),
+        "{fourth}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod acm;
+pub mod dfu;
 mod qualifier;
 pub mod ums;
 

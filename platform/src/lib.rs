@@ -10,3 +10,6 @@ pub mod coroutine;
 
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+
+#[cfg(feature = "teensy41")]
+pub mod imxrt;

@@ -13,6 +13,8 @@ use lunbox_gadget::ums::UmsControl;
 use lunbox_platform::coroutine;
 use lunbox_storage::Registry;
 
+use lunbox_config::{Config, FileStore, List};
+
 use crate::gadget::{Gadgets, Spec};
 
 pub(crate) use editor::{Editor, Event};
@@ -37,6 +39,10 @@ pub(crate) struct Context {
     pub(crate) gadgets: Rc<Gadgets>,
     /// Block devices and partitions.
     pub(crate) registry: Rc<RefCell<Registry>>,
+    /// The configuration being edited (what `usbgadget` starts).
+    pub(crate) config: RefCell<Config>,
+    /// Where `config save`/`config load` keep it.
+    pub(crate) store: RefCell<FileStore>,
 }
 
 impl Context {
@@ -102,6 +108,28 @@ const COMMANDS: &[Help] = &[
         usage: "threads [-t]",
     },
     Help {
+        name: "usbgadget",
+        summary: "start, rebuild or stop the USB gadget",
+        usage: "usbgadget                 start the gadget from the configuration (see config)\n\
+                usbgadget -S LIST [-a]    mass storage exporting LIST (and -a: the serial console)\n\
+                usbgadget -a              only the serial console\n\
+                usbgadget -s              show what runs\n\
+                usbgadget -d              stop the gadget (the host sees it go away)\n\
+                LIST: DEVICE(NAME)FLAGS,... e.g. img0,ram0(scratch)ro or img0.0()ro\n\
+                flags: ro (read-only), fixed (not removable)",
+    },
+    Help {
+        name: "config",
+        summary: "show, change, save and load the configuration",
+        usage: "config                    show the configuration being edited\n\
+                config set KEY=VALUE      change one setting (keys: ums, dfu, acm, autostart,\n\
+                                          vid, pid, manufacturer, product, serial)\n\
+                config save               save it (it starts at boot when autostart=on)\n\
+                config load               back to the saved configuration\n\
+                config default            back to the built-in defaults\n\
+                then: usbgadget           to run it",
+    },
+    Help {
         name: "detach",
         summary: "disconnect the USB host (it can attach again)",
         usage: "detach",
@@ -144,6 +172,16 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
             Ok("host detached".to_string())
         }
         ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
+        ["config"] | ["config", "show"] => {
+            Ok(ctx.config.borrow().to_string().trim_end().to_string())
+        }
+        ["config", "set", rest @ ..] if !rest.is_empty() => config_set(ctx, &rest.join(" ")),
+        ["config", "save"] => config_save(ctx),
+        ["config", "load"] => config_load(ctx),
+        ["config", "default"] => {
+            *ctx.config.borrow_mut() = Config::default();
+            Ok(ctx.config.borrow().to_string().trim_end().to_string())
+        }
         ["devinfo"] => Ok(devinfo(ctx)),
         ["part", disk] => part(ctx, disk),
         ["lun"] => luns(ctx),
@@ -337,38 +375,35 @@ fn threads() -> String {
     out
 }
 
-/// `usbgadget`: show, start (with `-S LIST` and/or `-a`) or stop (`-d`) the gadget.
+/// `usbgadget`: start from the configuration, or from `-S LIST` / `-a`; `-s` shows, `-d` stops.
 fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
     let show = |spec: Option<Spec>| match spec {
         None => String::from("the gadget is stopped"),
-        Some(s) => {
-            let luns: Vec<String> = s
-                .luns
-                .iter()
-                .map(|(n, ro)| format!("{n}{}", if *ro { " (ro)" } else { "" }))
-                .collect();
-            format!(
-                "running: mass storage [{}], serial console {}",
-                if luns.is_empty() {
-                    String::from("off")
-                } else {
-                    luns.join(", ")
-                },
-                if s.acm { "on" } else { "off" }
-            )
-        }
+        Some(s) => format!(
+            "running: mass storage [{}], serial console {}",
+            if s.ums.is_empty() {
+                String::from("off")
+            } else {
+                lunbox_config::format_list(&s.ums)
+            },
+            if s.acm { "on" } else { "off" }
+        ),
     };
     match args {
-        [] => Ok(show(ctx.gadgets.spec())),
+        ["-s"] => Ok(show(ctx.gadgets.spec())),
         ["-d"] => {
             ctx.gadgets.stop();
             Ok(show(None))
         }
+        [] => {
+            let spec = ctx.config.borrow().clone();
+            ctx.gadgets.start(spec)?;
+            Ok(show(ctx.gadgets.spec()))
+        }
         _ => {
-            let mut spec = Spec {
-                luns: Vec::new(),
-                acm: false,
-            };
+            let mut spec = ctx.config.borrow().clone();
+            spec.ums.clear();
+            spec.acm = false;
             let mut i = 0;
             while i < args.len() {
                 match args[i] {
@@ -376,17 +411,9 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
                     "-S" => {
                         let list = args
                             .get(i + 1)
-                            .ok_or("-S needs a LIST, e.g. -S img0,ram0ro")?;
-                        for item in list.split(',').filter(|s| !s.is_empty()) {
-                            let (name, ro) = match item.strip_suffix("ro") {
-                                Some(n) if ctx.registry.borrow().get(item).is_none() => (n, true),
-                                _ => (item, false),
-                            };
-                            if ctx.registry.borrow().get(name).is_none() {
-                                return Err(format!("no device '{name}' (see devinfo)"));
-                            }
-                            spec.luns.push((name.to_string(), ro));
-                        }
+                            .ok_or("-S needs a LIST, e.g. -S img0,ram0(scratch)ro")?;
+                        spec.ums = lunbox_config::parse_list(List::Ums, list)
+                            .map_err(|e| format!("-S {list}: {e}"))?;
                         i += 1;
                     }
                     other => return Err(format!("unknown option '{other}' (see help usbgadget)")),
@@ -395,6 +422,62 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
             }
             ctx.gadgets.start(spec)?;
             Ok(show(ctx.gadgets.spec()))
+        }
+    }
+}
+
+/// `config set KEY=VALUE`: replace one line of the configuration text and parse it again.
+fn config_set(ctx: &Context, line: &str) -> Result<String, String> {
+    let line = line.trim();
+    let (key, _) = line
+        .split_once('=')
+        .ok_or("write KEY=VALUE, e.g. config set acm=off")?;
+    let key = key.trim();
+    let current = ctx.config.borrow().to_string();
+    let mut replaced = false;
+    let mut text = String::new();
+    for l in current.lines() {
+        if l.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            text.push_str(line);
+            replaced = true;
+        } else {
+            text.push_str(l);
+        }
+        text.push('\n');
+    }
+    if !replaced {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let config = lunbox_config::parse(&text).map_err(|e| e.to_string())?;
+    let registry = ctx.registry.clone();
+    if let Err(errors) = lunbox_config::validate(&config, |n| registry.borrow().get(n).is_some()) {
+        let msgs: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Err(msgs.join("\n"));
+    }
+    *ctx.config.borrow_mut() = config;
+    Ok(String::from(
+        "changed (usbgadget runs it, config save keeps it)",
+    ))
+}
+
+fn config_save(ctx: &Context) -> Result<String, String> {
+    let config = ctx.config.borrow().clone();
+    let written =
+        lunbox_config::save(&mut *ctx.store.borrow_mut(), &config).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "saved (slot {}, sequence {})",
+        written.slot, written.sequence
+    ))
+}
+
+fn config_load(ctx: &Context) -> Result<String, String> {
+    let loaded = lunbox_config::load(&mut *ctx.store.borrow_mut()).map_err(|e| e.to_string())?;
+    match loaded {
+        None => Err(String::from("nothing saved yet (config save)")),
+        Some(config) => {
+            *ctx.config.borrow_mut() = config;
+            Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
     }
 }

@@ -1,0 +1,128 @@
+#!/bin/bash
+# reattach: usbip detach and attach again (twice) with I/O in between; a second import while
+# attached is refused; detach while a dd writes and while a dd reads, then attach again;
+# the console's `detach` disconnects the host, which can attach again. Data is checked after
+# every attach; lunbox keeps running throughout.
+source /pc/lib.sh
+set -u
+
+dmesg -C
+lb_start --ram-mib 64
+attach 2
+RAM_BYTES=67108864
+
+# write_pattern NAME: 4 MiB of random data at 1 MiB into LUN 1, remembered as /tmp/NAME.
+write_pattern() {
+    dd if=/dev/urandom of="/tmp/$1" bs=1M count=4 status=none
+    must "write pattern $1 to LUN 1" dd if="/tmp/$1" of="/dev/$DEV1" bs=1M seek=1 oflag=direct conv=notrunc status=none
+    LAST=$1
+}
+# check_pattern [NAME]: LUN 1 still holds it (default: the last one written).
+check_pattern() {
+    set -- "${1:-$LAST}"
+    must "read pattern $1 back" dd if="/dev/$DEV1" of=/tmp/back bs=1M skip=1 count=4 iflag=direct status=none
+    must "pattern $1 intact" cmp "/tmp/$1" /tmp/back
+}
+lunbox_ok() {
+    lb_alive || fail "lunbox died"
+    if grep -qiE 'panic|overflow|canary' "$LB/err.log"; then
+        indent <"$LB/err.log"
+        fail "lunbox's stderr reports a panic or overflow"
+    fi
+    ok "lunbox still running, no panic in its log"
+}
+
+write_pattern p0
+check_pattern p0
+
+say "a second import while attached is refused"
+must_fail "second usbip attach of $BUSID" usbip attach -r 127.0.0.1 -b "$BUSID"
+check_pattern p0
+
+for round in 1 2; do
+    say "usbip detach / attach, round $round"
+    detach
+    lunbox_ok
+    attach 2
+    expect_eq "LUN 1 size after re-attach" $RAM_BYTES "$(blockdev --getsize64 "/dev/$DEV1")"
+    check_pattern
+    write_pattern "p$round"
+    check_pattern "p$round"
+done
+
+# detach_during OP [console]: start a long O_DIRECT dd on LUN 1 and detach while it runs,
+# with usbip detach (the host closes the connection) or lunbox's console (lunbox closes it).
+detach_during() {
+    local op=$1 how=${2:-usbip} pid rc=0 t0
+    if [ "$op" = write ]; then
+        # 8–64 MiB: the pattern at 1–5 MiB stays intact.
+        dd if=/dev/zero of="/dev/$DEV1" bs=1M count=56 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
+    else
+        dd if="/dev/$DEV1" of=/dev/null bs=1M count=64 iflag=direct 2>/tmp/dd.err &
+    fi
+    pid=$!
+    sleep 1.5
+    kill -0 "$pid" 2>/dev/null || fail "the dd $op ended within 1.5 s; too fast to interrupt ($(tail -n 1 /tmp/dd.err))"
+    local p
+    if [ "$how" = console ]; then
+        say "console detach while dd ${op}s"
+        lb_cmd detach
+    else
+        say "usbip detach while dd ${op}s"
+        for p in $(used_ports); do must "usbip detach -p $p (dd $op running)" usbip detach -p "$p"; done
+    fi
+    t0=$(now)
+    while kill -0 "$pid" 2>/dev/null; do
+        if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 60) }'; then
+            fail "dd $op still running 60 s after the detach"
+        fi
+        sleep 0.2
+    done
+    wait "$pid" || rc=$?
+    [ $rc -ne 0 ] || fail "dd $op completed although the device was detached mid-transfer"
+    ok "dd $op failed after the detach (exit $rc: $(tail -n 1 /tmp/dd.err))"
+    wait_for 30 "disks gone after the detach" no_luns
+    lunbox_ok
+    attach 2
+    check_pattern
+    write_pattern "p_$op"
+    check_pattern
+}
+detach_during write
+detach_during read
+detach_during write console
+
+say "the console's detach"
+lb_cmd detach
+expect_in "console: host detached" "detached"
+wait_for 30 "disks gone after the console's detach" no_luns
+ok "the kernel dropped the device"
+wait_for 15 "vhci port freed" sh -c '[ -z "$(usbip port 2>/dev/null | grep "Port in Use")" ]'
+ok "vhci port freed"
+lunbox_ok
+attach 2
+check_pattern
+write_pattern p4
+check_pattern
+
+say "LUN 0 still mounts"
+mkdir -p /mnt/a
+must "mount LUN 0's partition" mount -t vfat "/dev/${DEV0}1" /mnt/a
+expect_eq "README.TXT" "This is a lunbox disk." "$(head -n 1 /mnt/a/README.TXT | tr -d '\r')"
+must "umount" umount /mnt/a
+
+detach
+lunbox_ok
+lb_stop
+
+echo "  lunbox's log:"
+indent <"$LB/err.log"
+dmesg >"$LB/dmesg.txt"
+bad=$(grep -iE 'invalid|bogus|device descriptor|unable to enumerate|not accepting address|BUG|Oops|WARNING|hung' "$LB/dmesg.txt" || true)
+if [ -n "$bad" ]; then
+    indent <"$LB/dmesg.txt"
+    fail "dmesg: $(tr '\n' ';' <<<"$bad")"
+fi
+ok "dmesg: no descriptor errors, oopses or warnings"
+echo "  dmesg lines about errors (expected: I/O errors of the interrupted dd):"
+grep -iE 'error|fail|reset' "$LB/dmesg.txt" | sort -u -k2 | head -n 30 | indent || true

@@ -1,0 +1,123 @@
+#!/bin/bash
+# reconfig: LUN changes made on lunbox's console (stdin FIFO) while the host is attached:
+# eject / insert / read-only / writable, PREVENT MEDIUM REMOVAL while mounted, forced eject,
+# remove / add. What makes the kernel notice: it checks a removable disk for media changes
+# when the device is next opened (blockdev, dd, mount: TEST UNIT READY gets the UNIT
+# ATTENTION, then READ CAPACITY / MODE SENSE again, so size and write protection follow).
+# Disk-event polling (/sys/block/sdX/events_poll_msecs, set by udisks on desktops) only sends
+# a uevent; the size in sysfs changes at the next open, which udev would do. No udev here.
+source /pc/lib.sh
+set -u
+
+dmesg -C
+lb_start
+attach 2
+DEV=$DEV1
+d=/dev/$DEV
+size() { cat "/sys/block/$DEV/size"; }
+size_is() { [ "$(size)" = "$1" ]; }
+
+dd if=/dev/urandom of=/tmp/pat bs=1M count=1 status=none
+must "write a 1 MiB pattern to LUN 1" dd if=/tmp/pat of="$d" bs=1M oflag=direct conv=notrunc status=none
+check_pattern() {
+    must "read the pattern back" dd if="$d" of=/tmp/pat.back bs=1M count=1 iflag=direct status=none
+    must "pattern intact" cmp /tmp/pat /tmp/pat.back
+}
+
+say "lun eject 1"
+lb_cmd lun eject 1
+expect_in "console: LUN 1 has no medium" "^1 +\(none\)"
+must_fail "opening $d after the eject fails" blockdev --getsize64 "$d"
+expect_in "the kernel says: No medium found" "No medium found"
+expect_eq "/sys/block/$DEV/size after the open" 0 "$(size)"
+must_fail "sg_turs" sg_turs "$d"
+expect_in "TEST UNIT READY: not ready" "not ready"
+# Not asserted: after the CHECK CONDITION's sense was fetched (usb-storage auto-sense), a
+# REQUEST SENSE may report NO SENSE (as f_mass_storage does) or the not-ready state.
+sg_requests "$d" >/tmp/req.out 2>&1 || true
+note "REQUEST SENSE without a medium: $(grep -E 'Sense key|Additional sense' /tmp/req.out | sed 's/^ *//' | tr '\n' ' ')"
+
+say "lun insert 1"
+lb_cmd lun insert 1
+expect_in "console: LUN 1 has ram0 again" "^1 +ram0"
+must "open $d" blockdev --getsize64 "$d"
+expect_eq "size seen after the insert" 16777216 "$OUT"
+expect_eq "/sys/block/$DEV/size" 32768 "$(size)"
+check_pattern
+
+say "lun ro 1"
+lb_cmd lun ro 1
+expect_in "console: LUN 1 ro" "^1 +ram0 .*ro"
+must "blockdev --getro (the open revalidates the disk)" blockdev --getro "$d"
+expect_eq "write protection seen by the kernel" 1 "$OUT"
+expect_eq "/sys/block/$DEV/ro" 1 "$(cat "/sys/block/$DEV/ro")"
+must "sg_modes" sg_modes "$d"
+expect_in "MODE SENSE: WP=1" "WP=1"
+must_fail "dd write to the now read-only LUN fails" dd if=/tmp/pat of="$d" bs=1M oflag=direct conv=notrunc status=none
+head -c 512 /dev/zero >/tmp/zero512
+sg_raw -R -s 512 -i /tmp/zero512 "$d" 2a 00 00 00 00 00 00 00 01 00 >/tmp/sgraw.out 2>&1 && fail "raw WRITE(10) succeeded on a read-only LUN"
+OUT=$(cat /tmp/sgraw.out)
+expect_in "raw WRITE(10): write protected" "[Ww]rite protected"
+check_pattern
+
+say "lun rw 1"
+lb_cmd lun rw 1
+must "blockdev --getro" blockdev --getro "$d"
+expect_eq "writable again" 0 "$OUT"
+must "dd write works again" dd if=/tmp/pat of="$d" bs=1M oflag=direct conv=notrunc status=none
+check_pattern
+
+say "eject while mounted: the host prevents medium removal"
+must "mkfs.vfat" mkfs.vfat -I -n PCRECONF "$d"
+mkdir -p /mnt/b
+must "mount" mount -t vfat "$d" /mnt/b
+echo "hello" >/mnt/b/HELLO.TXT
+sync
+lb_cmd lun
+expect_in "console: LUN 1 locked by the host (PREVENT ALLOW MEDIUM REMOVAL)" "^1 +ram0 .*locked-by-host"
+LB_CMD_MAY_FAIL=1 lb_cmd lun eject 1
+expect_in "lun eject 1 refused while prevented" "^error:.*prevent"
+expect_eq "file still readable" hello "$(cat /mnt/b/HELLO.TXT)"
+must "umount" umount /mnt/b
+lb_cmd lun
+if grep -qE '^1 .*locked-by-host' <<<"$OUT"; then fail "LUN 1 still locked after umount"; fi
+ok "lock released after umount"
+
+say "forced eject of a mounted LUN"
+must "mount" mount -t vfat "$d" /mnt/b
+expect_eq "file on the re-inserted medium" hello "$(cat /mnt/b/HELLO.TXT)"
+lb_cmd lun eject 1 -f
+expect_in "console: LUN 1 ejected" "^1 +\(none\)"
+(echo more >/mnt/b/MORE.TXT && sync) 2>/dev/null && note "write after a forced eject did not report an error (page cache)"
+umount /mnt/b 2>/dev/null || umount -l /mnt/b
+ok "unmounted after the forced eject"
+lb_cmd lun insert 1
+must "open $d after the insert" blockdev --getsize64 "$d"
+expect_eq "size after the forced eject and insert" 16777216 "$OUT"
+# (fsck would only report the dirty bit the interrupted mount left.)
+must "mount" mount -t vfat "$d" /mnt/b
+expect_eq "HELLO.TXT" hello "$(cat /mnt/b/HELLO.TXT)"
+must "umount" umount /mnt/b
+
+say "lun remove 1 / lun add 1 ram0"
+lb_cmd lun remove 1
+must_fail "open after remove" blockdev --getsize64 "$d"
+expect_in "No medium found" "No medium found"
+lb_cmd lun add 1 ram0
+must "open after add" blockdev --getsize64 "$d"
+expect_eq "size after add" 16777216 "$OUT"
+
+say "LUN 0 untouched by all this"
+must "mount LUN 0's partition" mount -t vfat "/dev/${DEV0}1" /mnt/b
+expect_eq "README.TXT" "This is a lunbox disk." "$(head -n 1 /mnt/b/README.TXT | tr -d '\r')"
+must "umount" umount /mnt/b
+
+detach
+lb_stop
+dmesg >"$LB/dmesg.txt"
+bad=$(grep -iE 'invalid|bogus|reset .*speed|device descriptor|protocol error|timed out|abort' "$LB/dmesg.txt" || true)
+if [ -n "$bad" ]; then
+    indent <"$LB/dmesg.txt"
+    fail "dmesg: $(tr '\n' ';' <<<"$bad")"
+fi
+ok "dmesg: no resets, timeouts or descriptor errors"
