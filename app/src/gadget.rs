@@ -8,9 +8,10 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-use lunbox_config::Flag;
+use lunbox_config::{FIRMWARE, Flag};
 use lunbox_gadget::DeviceQualifier;
 use lunbox_gadget::acm::{AcmClass, AcmPort};
+use lunbox_gadget::dfu::{BlockTarget, DfuClass, DfuTarget, SinkTarget, TargetFlags};
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig, UmsControl};
 use lunbox_platform::coroutine::{self, JoinHandle};
 use lunbox_platform::sandbox::Source;
@@ -45,6 +46,8 @@ pub(crate) struct Gadgets {
     running: RefCell<Option<Running>>,
     /// The console asked for the host to be detached.
     detach: Rc<std::cell::Cell<bool>>,
+    /// The state directory (the `firmware` DFU target writes there).
+    state_dir: std::path::PathBuf,
 }
 
 impl Gadgets {
@@ -55,6 +58,7 @@ impl Gadgets {
         registry: Rc<RefCell<Registry>>,
         usb_source: Rc<Source>,
         console_source: Rc<Source>,
+        state_dir: std::path::PathBuf,
     ) -> Self {
         Gadgets {
             server: Rc::new(RefCell::new(server)),
@@ -63,6 +67,7 @@ impl Gadgets {
             console_source,
             running: RefCell::new(None),
             detach: Rc::new(std::cell::Cell::new(false)),
+            state_dir,
         }
     }
 
@@ -104,7 +109,7 @@ impl Gadgets {
 
     /// (Re)build the gadget from `spec` and start it.
     pub(crate) fn start(&self, spec: Spec) -> Result<(), String> {
-        if spec.ums.is_empty() && !spec.acm {
+        if spec.ums.is_empty() && spec.dfu.is_empty() && !spec.acm {
             return Err(
                 "a gadget needs at least one function (mass storage or the serial console)".into(),
             );
@@ -130,6 +135,25 @@ impl Gadgets {
             lun.read_only = e.flags.contains(Flag::ReadOnly);
             lun.removable = !e.flags.contains(Flag::Fixed);
             luns.push(lun);
+        }
+        let mut targets: Vec<Box<dyn DfuTarget>> = Vec::new();
+        for e in &spec.dfu {
+            let flags = TargetFlags {
+                read: e.flags.contains(Flag::Readback),
+                safe: e.flags.contains(Flag::Safe),
+            };
+            let name = e.name_or_device().to_string();
+            if e.device == FIRMWARE {
+                let sink = crate::firmware::FirmwareFile::new(&self.state_dir);
+                targets.push(Box::new(SinkTarget::new(name, Box::new(sink))));
+            } else {
+                let device = self
+                    .registry
+                    .borrow()
+                    .device(&e.device)
+                    .map_err(|e| e.to_string())?;
+                targets.push(Box::new(BlockTarget::new(name, device, flags)));
+            }
         }
         self.stop();
         let bus = self.server.borrow_mut().new_bus();
@@ -161,6 +185,12 @@ impl Gadgets {
             (Some(class), Some(port))
         } else {
             (None, None)
+        };
+        let mut dfu = if targets.is_empty() {
+            None
+        } else {
+            interfaces.push((0xFE, 0x01, 0x02));
+            Some(DfuClass::new(alloc, targets).map_err(|e| e.to_string())?)
         };
         let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
         // usb-device keeps the strings by reference: they live as long as the device.
@@ -225,6 +255,9 @@ impl Gadgets {
                         if let Some(c) = acm.as_mut() {
                             classes.push(c);
                         }
+                        if let Some(c) = dfu.as_mut() {
+                            classes.push(c);
+                        }
                         let events = device.poll(&mut classes);
                         if let Some(c) = ums_class.as_mut() {
                             c.pump();
@@ -232,6 +265,12 @@ impl Gadgets {
                         if let Some(c) = acm.as_mut() {
                             c.pump();
                         }
+                        // DFU work (block writes, manifestation) runs here, between requests.
+                        let dfu_busy = dfu.as_mut().is_some_and(|c| {
+                            c.pump();
+                            c.is_busy()
+                        });
+                        progress |= dfu_busy;
                         let moved = server.take_progress() > 0;
                         progress |= moved;
                         if !events && !moved {

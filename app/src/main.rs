@@ -2,6 +2,7 @@
 //! attaches over USB/IP. See README.md.
 
 mod console;
+mod firmware;
 mod gadget;
 mod sandbox;
 mod shell;

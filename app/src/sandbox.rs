@@ -113,6 +113,7 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         registry.clone(),
         usb_source,
         console_source.clone(),
+        options.state_dir.clone(),
     ));
     // The saved configuration (autostart), or the defaults: every disk above on its LUN.
     let mut store = FileStore::new(&options.state_dir);
@@ -126,6 +127,15 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     let mut config = boot.config;
     if config.ums.is_empty() {
         config.ums = defaults;
+    }
+    if boot.loaded_from.is_none() && config.dfu.is_empty() {
+        // First run: DFU targets for the firmware file and the RAM disk (readable).
+        config
+            .dfu
+            .push(Entry::new(lunbox_config::FIRMWARE).named("firmware"));
+        if registry.borrow().get("ram0").is_some() {
+            config.dfu.push(Entry::new("ram0").flag(Flag::Readback));
+        }
     }
     if boot.start {
         if let Err(e) = gadgets.start(config.clone()) {

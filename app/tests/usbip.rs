@@ -335,11 +335,13 @@ fn list_import_enumerate_and_move_data() {
     assert_eq!(&list[12 + 0x100..12 + 0x103], b"1-1");
     assert_eq!(
         list[12 + 0x137],
-        3,
-        "three interfaces: mass storage, ACM control, ACM data"
+        4,
+        "interfaces: mass storage, ACM control, ACM data, DFU"
     );
     assert_eq!(&list[12 + 0x138..12 + 0x138 + 3], &[8, 6, 0x50]);
     assert_eq!(&list[12 + 0x13C..12 + 0x13C + 3], &[2, 2, 0]);
+    assert_eq!(&list[12 + 0x144..12 + 0x144 + 3], &[0xFE, 1, 2]);
+    assert_eq!(&list[12 + 0x144..12 + 0x144 + 3], &[0xFE, 1, 2]);
 
     let s = import(&lb, "1-1").expect("import");
     let mut bot = Bot::enumerate(Host { s, seq: 100 });
@@ -667,21 +669,21 @@ fn shell_commands_on_stdin() {
         "switches/s",
         "error: unknown command 'frobnicate' (type 'help' for the list)",
         "error: no command 'nosuch'",
-        "running: mass storage [img0,ram0], serial console on",
-        "running: mass storage [ram0()ro], serial console on",
+        "running: mass storage [img0,ram0], DFU [firmware(firmware),ram0()r], serial console on",
+        "running: mass storage [ram0()ro], DFU [off], serial console on",
         "0    ram0           2.0 MiB       ro,removable",
         "the gadget is stopped",
         "error: mass storage is not running (start it: usbgadget -S LIST)",
         "no device 'nosuch'",
         "did you mean ram0()ro?",
         "error: unknown option '-x' (see help usbgadget)",
-        "running: mass storage [off], serial console on",
-        "ums=img0,ram0\ndfu=\nacm=on",
+        "running: mass storage [off], DFU [off], serial console on",
+        "ums=img0,ram0\ndfu=firmware(firmware),ram0()r\nacm=on",
         "changed (usbgadget runs it, config save keeps it)",
         "expected a key",
         "saved (slot 0, sequence 1)",
         "ums=img0(disk)fixed",
-        "running: mass storage [img0(disk)fixed], serial console off",
+        "running: mass storage [img0(disk)fixed], DFU [firmware(firmware),ram0()r], serial console off",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -714,7 +716,7 @@ fn the_saved_configuration_starts_at_boot() {
     assert!(first.contains("saved (slot 0, sequence 1)"), "{first}");
     let second = run("usbgadget -s\nexit\n");
     assert!(
-        second.contains("running: mass storage [ram0(scratch)ro], serial console off"),
+        second.contains("running: mass storage [ram0(scratch)ro], DFU [firmware(firmware),ram0()r], serial console off"),
         "{second}"
     );
     // Autostart off: the gadget waits for usbgadget.
@@ -727,4 +729,93 @@ fn the_saved_configuration_starts_at_boot() {
         "{fourth}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The DFU interface number.
+fn dfu_interface(host: &mut Host) -> u16 {
+    let head = host.control_in([0x80, 6, 0, 2, 0, 0, 9, 0]).unwrap();
+    let t = u16::from_le_bytes([head[2], head[3]]).to_le_bytes();
+    let config = host.control_in([0x80, 6, 0, 2, 0, 0, t[0], t[1]]).unwrap();
+    let mut at = 0;
+    while at < config.len() {
+        let d = &config[at..at + usize::from(config[at])];
+        if d[1] == 4 && d[5..8] == [0xFE, 1, 2] {
+            return u16::from(d[2]);
+        }
+        at += usize::from(config[at]);
+    }
+    panic!("no DFU interface");
+}
+
+/// GETSTATUS: (status, state).
+fn dfu_status(host: &mut Host, iface: u16) -> (u8, u8) {
+    let i = iface.to_le_bytes();
+    let s = host.control_in([0xA1, 3, 0, 0, i[0], i[1], 6, 0]).unwrap();
+    (s[0], s[4])
+}
+
+/// Download `image` to alternate setting `alt` as dfu-util does; returns the final status.
+fn dfu_download(host: &mut Host, iface: u16, alt: u8, image: &[u8]) -> (u8, u8) {
+    let i = iface.to_le_bytes();
+    host.control_out([0x01, 11, alt, 0, i[0], i[1], 0, 0])
+        .unwrap();
+    for (n, block) in image
+        .chunks(256)
+        .chain(std::iter::once(&[][..]))
+        .enumerate()
+    {
+        let len = (block.len() as u16).to_le_bytes();
+        let (st, _, _) = host.submit(
+            0,
+            false,
+            [0x21, 1, n as u8, (n >> 8) as u8, i[0], i[1], len[0], len[1]],
+            block.len() as u32,
+            block,
+        );
+        assert_eq!(st, 0, "DNLOAD {n}");
+        // Poll until the block (or the manifestation) is done.
+        loop {
+            let (status, state) = dfu_status(host, iface);
+            if status != 0 {
+                return (status, state);
+            }
+            if state != 4 && state != 6 && state != 7 {
+                break; // not dfuDNBUSY / dfuMANIFEST-SYNC / dfuMANIFEST
+            }
+        }
+    }
+    dfu_status(host, iface)
+}
+
+#[test]
+fn dfu_downloads_land_in_the_ram_disk_and_the_firmware_file() {
+    let lb = Lunbox::start("dfu");
+    let s = import(&lb, "1-1").unwrap();
+    let mut bot = Bot::enumerate(Host { s, seq: 1 });
+    let iface = dfu_interface(&mut bot.host);
+    // Alternate setting 1 is ram0 (the second default target).
+    let image: Vec<u8> = (0..5000).map(|i| (i * 7 % 253) as u8).collect();
+    assert_eq!(
+        dfu_download(&mut bot.host, iface, 1, &image),
+        (0, 2),
+        "OK and back in dfuIDLE"
+    );
+    bot.command(1, &[0; 6], None, &[]);
+    let r = bot.command(1, &rw10(0x28, 0, 10), Some(10 * 512), &[]);
+    assert_eq!(&r.data[..5000], &image[..], "the image is on the RAM LUN");
+    // Upload it back (the r flag).
+    let i = iface.to_le_bytes();
+    let up = bot
+        .host
+        .control_in([0xA1, 2, 0, 0, i[0], i[1], 0, 1])
+        .unwrap();
+    assert_eq!(&up[..], &image[..256]);
+    bot.host
+        .control_out([0x21, 6, 0, 0, i[0], i[1], 0, 0])
+        .unwrap(); // ABORT
+    // Alternate setting 0 is the firmware file in the state directory.
+    let fw: Vec<u8> = (0..1000).map(|i| (i % 256) as u8).collect();
+    assert_eq!(dfu_download(&mut bot.host, iface, 0, &fw), (0, 2));
+    let path = lb._dir.0.join("firmware.bin");
+    assert_eq!(std::fs::read(&path).unwrap(), fw);
 }

@@ -111,12 +111,15 @@ const COMMANDS: &[Help] = &[
         name: "usbgadget",
         summary: "start, rebuild or stop the USB gadget",
         usage: "usbgadget                 start the gadget from the configuration (see config)\n\
-                usbgadget -S LIST [-a]    mass storage exporting LIST (and -a: the serial console)\n\
+                usbgadget [-S LIST] [-D LIST] [-a]\n\
+                                          mass storage exporting LIST, DFU targets LIST, -a: the\n\
+                                          serial console\n\
                 usbgadget -a              only the serial console\n\
                 usbgadget -s              show what runs\n\
                 usbgadget -d              stop the gadget (the host sees it go away)\n\
-                LIST: DEVICE(NAME)FLAGS,... e.g. img0,ram0(scratch)ro or img0.0()ro\n\
-                flags: ro (read-only), fixed (not removable)",
+                LIST: DEVICE(NAME)FLAGS,... e.g. -S img0,ram0(scratch)ro -D img0.0(fat)s,firmware\n\
+                mass-storage flags: ro (read-only), fixed (not removable)\n\
+                DFU flags: s (stage the whole image first), r (allow upload)",
     },
     Help {
         name: "config",
@@ -379,15 +382,21 @@ fn threads() -> String {
 fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
     let show = |spec: Option<Spec>| match spec {
         None => String::from("the gadget is stopped"),
-        Some(s) => format!(
-            "running: mass storage [{}], serial console {}",
-            if s.ums.is_empty() {
-                String::from("off")
-            } else {
-                lunbox_config::format_list(&s.ums)
-            },
-            if s.acm { "on" } else { "off" }
-        ),
+        Some(s) => {
+            let list = |l: &[lunbox_config::Entry]| {
+                if l.is_empty() {
+                    String::from("off")
+                } else {
+                    lunbox_config::format_list(l)
+                }
+            };
+            format!(
+                "running: mass storage [{}], DFU [{}], serial console {}",
+                list(&s.ums),
+                list(&s.dfu),
+                if s.acm { "on" } else { "off" }
+            )
+        }
     };
     match args {
         ["-s"] => Ok(show(ctx.gadgets.spec())),
@@ -403,6 +412,7 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
         _ => {
             let mut spec = ctx.config.borrow().clone();
             spec.ums.clear();
+            spec.dfu.clear();
             spec.acm = false;
             let mut i = 0;
             while i < args.len() {
@@ -414,6 +424,14 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
                             .ok_or("-S needs a LIST, e.g. -S img0,ram0(scratch)ro")?;
                         spec.ums = lunbox_config::parse_list(List::Ums, list)
                             .map_err(|e| format!("-S {list}: {e}"))?;
+                        i += 1;
+                    }
+                    "-D" => {
+                        let list = args
+                            .get(i + 1)
+                            .ok_or("-D needs a LIST, e.g. -D ram0(scratch)r,firmware")?;
+                        spec.dfu = lunbox_config::parse_list(List::Dfu, list)
+                            .map_err(|e| format!("-D {list}: {e}"))?;
                         i += 1;
                     }
                     other => return Err(format!("unknown option '{other}' (see help usbgadget)")),

@@ -111,9 +111,9 @@ fn write_acm(port: &AcmPort, mut bytes: &[u8]) {
 
 fn size(bytes: u64) -> String {
     if bytes >= 1 << 30 {
-        format!("{}.{} GiB", bytes >> 30, (bytes % (1 << 30)) * 10 >> 30)
+        format!("{}.{} GiB", bytes >> 30, ((bytes % (1 << 30)) * 10) >> 30)
     } else if bytes >= 1 << 20 {
-        format!("{}.{} MiB", bytes >> 20, (bytes % (1 << 20)) * 10 >> 20)
+        format!("{}.{} MiB", bytes >> 20, ((bytes % (1 << 20)) * 10) >> 20)
     } else {
         format!("{} KiB", bytes >> 10)
     }
