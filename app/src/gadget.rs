@@ -48,6 +48,8 @@ pub(crate) struct Gadgets {
     detach: Rc<std::cell::Cell<bool>>,
     /// The state directory (the `firmware` DFU target writes there).
     state_dir: std::path::PathBuf,
+    /// The USB serial number when the configuration sets none: one per installation.
+    default_serial: String,
 }
 
 impl Gadgets {
@@ -67,6 +69,7 @@ impl Gadgets {
             console_source,
             running: RefCell::new(None),
             detach: Rc::new(std::cell::Cell::new(false)),
+            default_serial: installation_serial(&state_dir),
             state_dir,
         }
     }
@@ -199,7 +202,7 @@ impl Gadgets {
             spec.product.clone(),
             spec.serial
                 .clone()
-                .unwrap_or_else(|| String::from("LUNBOX0001")),
+                .unwrap_or_else(|| self.default_serial.clone()),
         )));
         let mut device = UsbDeviceBuilder::new(alloc, UsbVidPid(spec.vid, spec.pid))
             .usb_rev(UsbRev::Usb200)
@@ -298,4 +301,15 @@ impl Gadgets {
         });
         Ok(())
     }
+}
+
+/// A serial number for this installation: the same for a state directory across runs,
+/// different between installations (FNV-1a of the directory's absolute path).
+fn installation_serial(state_dir: &std::path::Path) -> String {
+    let path = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    let hash = path
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("LB{:012X}", hash & 0xFFFF_FFFF_FFFF)
 }
