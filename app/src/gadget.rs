@@ -310,6 +310,8 @@ fn installation_serial(state_dir: &std::path::Path) -> String {
     let hash = path
         .to_string_lossy()
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
     format!("LB{:012X}", hash & 0xFFFF_FFFF_FFFF)
 }

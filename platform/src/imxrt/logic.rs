@@ -141,7 +141,9 @@ pub fn led_lit(now_ms: u64, last_access_ms: Option<u64>) -> bool {
     /// Half a blink period.
     const HALF_PERIOD_MS: u64 = 40;
     match last_access_ms {
-        Some(last) if now_ms.saturating_sub(last) < HOLD_MS => (now_ms / HALF_PERIOD_MS) % 2 == 0,
+        Some(last) if now_ms.saturating_sub(last) < HOLD_MS => {
+            (now_ms / HALF_PERIOD_MS).is_multiple_of(2)
+        }
         _ => false,
     }
 }

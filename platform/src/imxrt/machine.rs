@@ -206,10 +206,10 @@ impl Teensy41Machine {
                 ral::write_reg!(ral::gpt, gpt, OCR[0], target);
                 ral::write_reg!(ral::gpt, gpt, SR, SR_OF1);
                 ral::modify_reg!(ral::gpt, gpt, IR, |ir| ir | IR_OF1IE);
-                // Passed while being written (the core was held up): do not sleep.
+                // Passed while being written (the core was held up, the compare may have been
+                // missed): do not sleep. Otherwise the compare interrupt ends the WFI.
                 let now = ral::read_reg!(ral::gpt, gpt, CNT);
                 !logic::reached(count, target, now)
-                    || ral::read_reg!(ral::gpt, gpt, SR) & SR_OF1 != 0
             }
             // Too close: return and let the scheduler ask again.
             None if ahead < u64::from(MARGIN) => false,

@@ -136,13 +136,13 @@ impl Board {
             (pins.p45, pins.p44, pins.p43, pins.p42, pins.p47, pins.p46),
         );
 
-        let region = &raw mut RAM_DISK;
-        // SAFETY: guarded by TAKEN, this is the only reference ever made to RAM_DISK; zeroing
-        // the bytes first makes every byte initialised before the slice is formed.
-        let ram_disk = unsafe {
-            region.cast::<u8>().write_bytes(0, RAM_DISK_BYTES);
-            core::slice::from_raw_parts_mut(region.cast::<u8>(), RAM_DISK_BYTES)
-        };
+        let region = (&raw mut RAM_DISK).cast::<u8>();
+        // SAFETY: RAM_DISK is RAM_DISK_BYTES of memory only this function touches, once
+        // (guarded by TAKEN).
+        unsafe { region.write_bytes(0, RAM_DISK_BYTES) };
+        // SAFETY: as above, this is the only reference ever made to RAM_DISK, and every byte
+        // was just initialised.
+        let ram_disk = unsafe { core::slice::from_raw_parts_mut(region, RAM_DISK_BYTES) };
 
         Board {
             machine,

@@ -178,13 +178,13 @@ impl embedded_hal::spi::ErrorType for SdSpi {
 
 impl SpiDevice<u8> for SdSpi {
     fn transaction(&mut self, ops: &mut [Operation<'_, u8>]) -> Result<(), Self::Error> {
-        if let Some(Operation::Write(first)) = ops.first() {
-            if let Some(speed) = logic::sd_spi_speed(first) {
-                let cmd0 = first[0] == 0x40;
-                self.set_speed(speed);
-                if cmd0 {
-                    self.power_up_clocks()?;
-                }
+        if let Some(Operation::Write(first)) = ops.first()
+            && let Some(speed) = logic::sd_spi_speed(first)
+        {
+            let cmd0 = first[0] == 0x40;
+            self.set_speed(speed);
+            if cmd0 {
+                self.power_up_clocks()?;
             }
         }
         self.cs.clear();

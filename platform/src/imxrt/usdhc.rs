@@ -168,8 +168,9 @@ impl fmt::Debug for Usdhc {
 /// Pins of the built-in slot: CMD, CLK, DAT0..DAT3 (Teensy 4.1 pads 45, 44, 43, 42, 47, 46).
 pub type SlotPins = (P45, P44, P43, P42, P47, P46);
 
-/// Wait until `done` is true, spinning briefly, then yielding to other coroutines; gives up
-/// after `limit`.
+/// Wait until `done` is true, spinning briefly, then sleeping 20 µs at a time (not yielding:
+/// a sleep lets the idle hook run when nothing else is ready, which hands interrupt events
+/// such as the USB controller's to their coroutines); gives up after `limit`.
 fn wait_for(
     limit: Duration,
     what: &'static str,
@@ -192,7 +193,7 @@ fn wait_for(
                 Err(UsdhcError::Timeout(what))
             };
         }
-        coroutine::yield_now();
+        coroutine::sleep(Duration::from_micros(20));
     }
 }
 
@@ -472,7 +473,7 @@ impl Inner {
             if coroutine::now() > deadline {
                 return Err(UsdhcError::Timeout("the card to program its data"));
             }
-            coroutine::yield_now();
+            coroutine::sleep(Duration::from_micros(100));
         }
     }
 }

@@ -128,6 +128,7 @@ lun eject|insert N   take LUN N's medium out / put it back (-f: even if the host
 lun ro|rw N          make LUN N read-only / writable
 threads              coroutines: state, switches, stack use
 mem                  heap use
+uptime               time since boot (GPT1 clock; compare with a stopwatch)
 reset                restart the board";
 
 impl Console {
@@ -200,6 +201,16 @@ impl Console {
                     "heap: {} used, {} free",
                     size(used as u64),
                     size(free as u64)
+                ))
+            }
+            ["uptime"] => {
+                let ms = coroutine::now().as_nanos() / 1_000_000;
+                Ok(format!(
+                    "up {}:{:02}:{:02}.{:03}",
+                    ms / 3_600_000,
+                    ms / 60_000 % 60,
+                    ms / 1000 % 60,
+                    ms % 1000
                 ))
             }
             ["reset"] => {

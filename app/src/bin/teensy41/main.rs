@@ -3,9 +3,12 @@
 //! the real USB controller, with the board's disks: the built-in microSD slot (`sd0`), an SD
 //! card on LPSPI4 (`sd1`, if one answers at boot) and a RAM disk in OCRAM (`ram0`).
 //!
-//! Coroutines: `usb` (the USB controller poller), `ums` (the mass-storage function), `led`
-//! (activity LED, only without an SPI card), and the main context running the console on the
-//! UART and the USB serial port. Build and flash: docs/teensy41.md.
+//! DFU (`dfu-util`) reads and writes the same disks.
+//!
+//! Coroutines: `usb` (the USB controller poller; DFU's work runs in it), `ums` (the
+//! mass-storage function), `led` (activity LED, only without an SPI card), and the main
+//! context running the console on the UART and the USB serial port. Build and flash:
+//! docs/teensy41.md.
 
 #![no_std]
 #![no_main]
@@ -15,6 +18,7 @@ extern crate alloc;
 mod console;
 mod disks;
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -22,6 +26,7 @@ use core::time::Duration;
 
 use lunbox_gadget::DeviceQualifier;
 use lunbox_gadget::acm::AcmClass;
+use lunbox_gadget::dfu::{BlockTarget, DfuClass, DfuTarget, TargetFlags};
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig};
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::usb::Configured;
@@ -32,9 +37,9 @@ use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid}
 /// USB vendor and product id (pid.codes open-source test pair, as the sandbox).
 const VID_PID: (u16, u16) = (0x1209, 0x0001);
 /// Stacks: the mass-storage function runs SCSI and the storage drivers (embedded-sdmmc on
-/// SPI) on its own; the poller runs usb-device's control handling.
+/// SPI) on its own; the poller runs usb-device's control handling and DFU's block writes.
 const UMS_STACK: usize = 16 * 1024;
-const USB_STACK: usize = 8 * 1024;
+const USB_STACK: usize = 12 * 1024;
 const LED_STACK: usize = 2 * 1024;
 
 /// Log a line on the UART.
@@ -94,6 +99,24 @@ fn main() -> ! {
         Err(e) => panic!("mass storage: {e}"),
     };
     let (mut acm, port) = AcmClass::new(usb, true, console_ready.clone(), usb_ready.clone());
+    // DFU: every disk with a medium at boot, written directly, readable (`dfu-util -U`).
+    let targets: Vec<Box<dyn DfuTarget>> = disks
+        .luns
+        .iter()
+        .filter_map(|(name, device)| {
+            let device = device.clone()?;
+            let flags = TargetFlags {
+                read: true,
+                safe: false,
+            };
+            Some(Box::new(BlockTarget::new(name.as_str(), device, flags)) as Box<dyn DfuTarget>)
+        })
+        .collect();
+    let dfu_targets = targets.len();
+    let mut dfu = match DfuClass::new(usb, targets) {
+        Ok(dfu) => dfu,
+        Err(e) => panic!("DFU: {e}"),
+    };
     let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
     let Ok(builder) = UsbDeviceBuilder::new(usb, UsbVidPid(VID_PID.0, VID_PID.1))
         .usb_rev(UsbRev::Usb200)
@@ -120,13 +143,16 @@ fn main() -> ! {
                 let mut busy = false;
                 for _ in 0..64 {
                     let events = {
-                        let mut classes: [&mut dyn UsbClass<_>; 3] =
-                            [&mut qualifier, &mut ums_class, &mut acm];
+                        let mut classes: [&mut dyn UsbClass<_>; 4] =
+                            [&mut qualifier, &mut ums_class, &mut acm, &mut dfu];
                         device.poll(&mut classes)
                     };
                     configured.update(&device);
                     ums_class.pump();
                     acm.pump();
+                    // DFU work (block writes, manifestation) runs here, between requests.
+                    dfu.pump();
+                    busy |= dfu.is_busy();
                     if !events {
                         break;
                     }
@@ -145,10 +171,12 @@ fn main() -> ! {
     log(
         &uart,
         &format!(
-            "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console), high speed",
+            "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console; DFU, {} targets), \
+             high speed",
             VID_PID.0,
             VID_PID.1,
-            control.lun_count()
+            control.lun_count(),
+            dfu_targets
         ),
     );
     let console = console::Console {
