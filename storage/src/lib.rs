@@ -17,6 +17,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod crc32;
 mod device;
 mod error;
 #[cfg(feature = "std")]
@@ -29,6 +30,7 @@ mod sd_spi;
 mod sdmmc;
 mod view;
 
+pub use crc32::crc32;
 pub use device::{BLOCK_SIZE, BlockDevice, DeviceRef, check_io, check_write, share};
 pub use error::{IoOp, StorageError};
 #[cfg(feature = "std")]

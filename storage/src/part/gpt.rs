@@ -10,6 +10,7 @@ use super::{
     Partition, PartitionError, PartitionKind, PartitionTable, Scheme, check_layout, le32, le64,
     read_block,
 };
+use crate::crc32::crc32;
 use crate::device::BlockDevice;
 
 /// Largest entry array we read (128 entries of 128 bytes is the norm: 16 KiB).
@@ -68,12 +69,6 @@ struct Header {
     entries_crc: u32,
     first_usable: u64,
     last_usable: u64,
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(bytes);
-    h.finalize()
 }
 
 /// Check the header in `block` that claims to sit at `lba` on a disk of `blocks` blocks.
