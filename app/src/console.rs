@@ -91,7 +91,7 @@ impl Console {
                 if now && !usb_connected {
                     write_usb(
                         port,
-                        format!("lunbox {} console\r\n{PROMPT}", env!("CARGO_PKG_VERSION"))
+                        format!("lunbox {} console\r\n{PROMPT}", crate::update::VERSION_STR)
                             .as_bytes(),
                     );
                 }

@@ -147,7 +147,7 @@ impl Gadgets {
             };
             let name = e.name_or_device().to_string();
             if e.device == FIRMWARE {
-                let sink = crate::firmware::FirmwareFile::new(&self.state_dir);
+                let sink = crate::update::sink::SlotSink::new(&self.state_dir);
                 targets.push(Box::new(SinkTarget::new(name, Box::new(sink))));
             } else {
                 let device = self

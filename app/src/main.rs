@@ -2,22 +2,41 @@
 //! attaches over USB/IP. See README.md.
 
 mod console;
-mod firmware;
 mod gadget;
 mod sandbox;
 mod shell;
 mod state;
+mod update;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// lunbox: a USB mass-storage gadget appliance, here as a Linux program. Its USB device is
 /// served over USB/IP: attach it with `sudo modprobe vhci-hcd && sudo usbip attach -r
 /// 127.0.0.1 -b 1-1`. The console runs on stdin/stdout (type `help`).
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version = update::VERSION_STR, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    options: Options,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Tools instead of running lunbox.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Firmware images: make a signing key, sign a firmware, inspect an image.
+    #[command(subcommand)]
+    Image(update::tool::ImageCommand),
+}
+
+/// How lunbox runs (the options without a subcommand).
+#[derive(Args, Debug)]
 pub(crate) struct Options {
     /// State directory: disk images and settings live here (created on first run, with a
     /// 64 MiB disk image holding a FAT32 partition).
@@ -46,7 +65,22 @@ pub(crate) struct Options {
 }
 
 fn main() {
-    let options = Options::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Image(cmd)) = cli.command {
+        match update::tool::run(cmd) {
+            Ok(true) => return,
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("lunbox image: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let options = cli.options;
+    if !options.self_test {
+        // The boot loader's part: may run a firmware slot instead of this program.
+        update::boot::start(&options.state_dir);
+    }
     if options.self_test {
         match lunbox_platform::coroutine::self_test(1_000_000) {
             Ok(report) => {

@@ -149,7 +149,7 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
 
     println!(
         "lunbox {} — USB mass-storage gadget (sandbox)",
-        env!("CARGO_PKG_VERSION")
+        crate::update::VERSION_STR
     );
     println!("USB/IP server on {addr}, bus id {BUS_ID}. Attach it from Linux with:");
     println!(

@@ -379,8 +379,8 @@ fn verify_with_and_without_byte_check() {
         assert_eq!(bad.csw.status, FAILED);
         assert_eq!(
             r.sense(0),
-            (0xE, 0x1D, 0, Some(12)),
-            "MISCOMPARE at block 12"
+            (0xE, 0x1D, 0, Some(1124)),
+            "MISCOMPARE at byte 1124 of the data"
         );
         let range = r.cmd(0, &[0x2F, 0, 0, 0, 0, 30, 0, 0, 4, 0], DataPhase::None);
         assert_eq!(range.csw.status, FAILED);
@@ -487,6 +487,11 @@ fn empty_lun_is_not_ready_until_a_medium_is_set() {
         let t = r.cmd(0, &TUR, DataPhase::None);
         assert_eq!(t.csw.status, FAILED);
         assert_eq!(ksa(r.sense(0)), (2, 0x3A, 0), "MEDIUM NOT PRESENT");
+        assert_eq!(
+            ksa(r.sense(0)),
+            (2, 0x3A, 0),
+            "and again: the condition is pollable"
+        );
         let rc = r.cmd(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], DataPhase::In(8));
         assert_eq!((rc.csw.status, rc.data_stalled), (FAILED, true));
         r.control

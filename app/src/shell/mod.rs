@@ -133,6 +133,11 @@ const COMMANDS: &[Help] = &[
                 then: usbgadget           to run it",
     },
     Help {
+        name: "fw",
+        summary: "firmware slots: status, confirm a new firmware, allow downgrades",
+        usage: crate::update::console::USAGE,
+    },
+    Help {
         name: "detach",
         summary: "disconnect the USB host (it can attach again)",
         usage: "detach",
@@ -167,7 +172,7 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
         [] => Ok(String::new()),
         ["help"] | ["?"] => Ok(help_all()),
         ["help", cmd] => help_one(cmd),
-        ["version"] => Ok(format!("lunbox {}", env!("CARGO_PKG_VERSION"))),
+        ["version"] => Ok(crate::update::version_line()),
         ["exit"] | ["quit"] => return (String::new(), Action::Exit),
         ["reset"] => return (String::new(), Action::Reset),
         ["detach"] => {
@@ -175,6 +180,7 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
             Ok("host detached".to_string())
         }
         ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
+        ["fw", rest @ ..] => crate::update::console::fw(rest),
         ["config"] | ["config", "show"] => {
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }

@@ -385,6 +385,11 @@ impl UmsFunction {
                     let l = &mut luns[lun];
                     match l.unit_attention.take() {
                         Some(ua) => ua,
+                        // Nothing reported yet: a LUN without a medium still says why it
+                        // is not ready (SPC "pollable" sense).
+                        None if l.backend.is_none() && l.sense == sense::NONE => {
+                            sense::MEDIUM_NOT_PRESENT
+                        }
                         None => core::mem::take(&mut l.sense),
                     }
                 };
@@ -744,7 +749,9 @@ impl UmsFunction {
                     Err(e) => result = Err(medium_error(e, at)),
                     Ok(()) => {
                         if let Some(i) = (0..whole).find(|&i| medium[i] != buf[i]) {
-                            result = Err(sense::MISCOMPARE.at(at + (i / bs as usize) as u64));
+                            // SBC: the information field holds the offset in the Data-Out
+                            // buffer of the first byte that differs.
+                            result = Err(sense::MISCOMPARE.at(done + i as u64));
                         }
                     }
                 }

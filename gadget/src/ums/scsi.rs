@@ -550,7 +550,8 @@ pub fn mode_sense(
         }
         _ => return None,
     }
-    let wp = if write_protected { 0x80 } else { 0 };
+    // Device-specific parameter: WP, and DPOFUA (FUA on WRITE is honoured).
+    let wp = if write_protected { 0x80 } else { 0 } | 0x10;
     let mut b = if ten {
         let len = (6 + pages.len()) as u16;
         let mut h = len.to_be_bytes().to_vec();

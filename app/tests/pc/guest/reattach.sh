@@ -7,9 +7,9 @@ source /pc/lib.sh
 set -u
 
 dmesg -C
-lb_start --ram-mib 64
+lb_start --ram-mib 256
 attach 2
-RAM_BYTES=67108864
+RAM_BYTES=268435456
 
 # write_pattern NAME: 4 MiB of random data at 1 MiB into LUN 1, remembered as /tmp/NAME.
 write_pattern() {
@@ -55,10 +55,10 @@ done
 detach_during() {
     local op=$1 how=${2:-usbip} pid rc=0 t0
     if [ "$op" = write ]; then
-        # 8–64 MiB: the pattern at 1–5 MiB stays intact.
-        dd if=/dev/zero of="/dev/$DEV1" bs=1M count=56 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
+        # 8–256 MiB (long enough to be cut at any speed); the pattern at 1–5 MiB stays intact.
+        dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
     else
-        dd if="/dev/$DEV1" of=/dev/null bs=1M count=64 iflag=direct 2>/tmp/dd.err &
+        dd if="/dev/$DEV1" of=/dev/null bs=1M count=256 iflag=direct 2>/tmp/dd.err &
     fi
     pid=$!
     sleep 1.5
@@ -79,7 +79,7 @@ detach_during() {
         sleep 0.2
     done
     wait "$pid" || rc=$?
-    [ $rc -ne 0 ] || fail "dd $op completed although the device was detached mid-transfer"
+    [ $rc -ne 0 ] || fail "dd $op completed although the device was detached mid-transfer ($(tail -n 1 /tmp/dd.err))"
     ok "dd $op failed after the detach (exit $rc: $(tail -n 1 /tmp/dd.err))"
     wait_for 30 "disks gone after the detach" no_luns
     lunbox_ok
@@ -91,6 +91,19 @@ detach_during() {
 detach_during write
 detach_during read
 detach_during write console
+
+say "resets from the host"
+# sg_reset -d: SCSI device reset = usb-storage's Bulk-Only Mass Storage Reset + CLEAR_FEATURE
+# (HALT) on both bulk endpoints. -t / -b and usbreset: usb_reset_device (the port reset stays
+# inside vhci; lunbox sees descriptors read again and SET_CONFIGURATION).
+for how in "sg_reset -d" "sg_reset -t" "sg_reset -b" "usbreset $LUNBOX_ID"; do
+    # shellcheck disable=SC2086
+    if [ "${how%% *}" = sg_reset ]; then must "$how" $how "/dev/$DEV1"; else must "$how" $how; fi
+    wait_for 30 "LUN 1 back after $how" luns_ready 2
+    DEV1=$(lun_dev 1)
+    check_pattern
+done
+lunbox_ok
 
 say "the console's detach"
 lb_cmd detach

@@ -99,6 +99,24 @@ must "mount" mount -t vfat "$d" /mnt/b
 expect_eq "HELLO.TXT" hello "$(cat /mnt/b/HELLO.TXT)"
 must "umount" umount /mnt/b
 
+say "the host ejects and loads (START STOP UNIT through the sg node, no sd open)"
+sg=/dev/$(ls "/sys/block/$DEV/device/scsi_generic/")
+sg_raw "$d" 1b 00 00 00 02 00 >/tmp/sgraw.out 2>&1 && fail "START STOP UNIT (eject) through $d succeeded although sd's open prevents removal"
+OUT=$(cat /tmp/sgraw.out)
+expect_in "eject through $d (sd locks the door while open): MEDIUM REMOVAL PREVENTED" "[Mm]edium removal prevented"
+must "START STOP UNIT LoEj=1 Start=0 (eject) through $sg" sg_raw "$sg" 1b 00 00 00 02 00
+lb_cmd lun
+expect_in "console: LUN 1 ejected by the host" "^1 +\(none\)"
+sg_raw "$sg" 00 00 00 00 00 00 >/tmp/sgraw.out 2>&1 && fail "TEST UNIT READY passed after the host's eject"
+OUT=$(cat /tmp/sgraw.out)
+expect_in "TEST UNIT READY: NOT READY, medium not present" "[Mm]edium not present"
+must "START STOP UNIT LoEj=1 Start=1 (load) through $sg" sg_raw "$sg" 1b 00 00 00 03 00
+lb_cmd lun
+expect_in "console: LUN 1 loaded again" "^1 +ram0"
+must "TEST UNIT READY after the load" sg_raw "$sg" 00 00 00 00 00 00
+must "open $d" blockdev --getsize64 "$d"
+expect_eq "size after the host's eject and load" 16777216 "$OUT"
+
 say "lun remove 1 / lun add 1 ram0"
 lb_cmd lun remove 1
 must_fail "open after remove" blockdev --getsize64 "$d"

@@ -113,6 +113,16 @@ sg_raw -r 512 "$d1" 28 00 00 02 80 00 00 00 01 00 >/tmp/sgraw.out 2>&1 && fail "
 OUT=$(cat /tmp/sgraw.out)
 expect_in "READ(10) past the end: LBA out of range" "[Ll]ogical block address out of range"
 
+say "VERIFY(10) with BYTCHK=1 (compare with the host's data) on LUN 1"
+dd if=/dev/urandom of=/tmp/v2 bs=512 count=2 status=none
+must "write 2 blocks at LBA 0" dd if=/tmp/v2 of="$d1" bs=512 count=2 oflag=direct conv=notrunc status=none
+must "VERIFY matching data" sg_raw -s 1024 -i /tmp/v2 "$d1" 2f 02 00 00 00 00 00 00 02 00
+{ head -c 512 /tmp/v2; head -c 512 /dev/zero; } >/tmp/v2bad
+sg_raw -s 1024 -i /tmp/v2bad "$d1" 2f 02 00 00 00 00 00 00 02 00 >/tmp/sgraw.out 2>&1 && fail "VERIFY of mismatching data passed"
+OUT=$(cat /tmp/sgraw.out)
+expect_in "VERIFY of mismatching data: MISCOMPARE" "Miscompare during verify"
+note "MISCOMPARE information field: $(grep -o 'Info fld=[^ ]* \[[0-9]*\]' /tmp/sgraw.out) (block 1 of the 2 differs)"
+
 say "the read-only LUN (LUN 2, --image $ro_img:ro)"
 expect_eq "/sys/block/$DEV2/ro" 1 "$(cat "/sys/block/$DEV2/ro")"
 expect_eq "blockdev --getro $d2" 1 "$(blockdev --getro "$d2")"
