@@ -819,3 +819,113 @@ fn dfu_downloads_land_in_the_ram_disk_and_the_firmware_file() {
     assert_eq!(dfu_download(&mut bot.host, iface, 0, &fw), (0x02, 10));
     assert!(!lb._dir.0.join("fw/slot-a.img").exists());
 }
+
+/// Submit without waiting; returns the seqnum.
+fn submit_async(
+    host: &mut Host,
+    ep: u32,
+    dir_in: bool,
+    setup: [u8; 8],
+    len: u32,
+    out: &[u8],
+) -> u32 {
+    host.seq += 1;
+    let mut h = Vec::new();
+    for v in [
+        1u32,
+        host.seq,
+        0x0001_0002,
+        u32::from(dir_in),
+        ep,
+        0,
+        len,
+        0,
+        0xffff_ffff,
+        0,
+    ] {
+        h.extend_from_slice(&v.to_be_bytes());
+    }
+    h.extend_from_slice(&setup);
+    if !dir_in {
+        h.extend_from_slice(out);
+    }
+    host.s.write_all(&h).unwrap();
+    host.seq
+}
+
+/// Read one reply: (command, seqnum, status, payload of an IN RET_SUBMIT).
+fn read_reply(host: &mut Host, in_seqs: &[u32]) -> (u32, u32, i32, Vec<u8>) {
+    let r = read_exact(&mut host.s, 48);
+    let (cmd, seq, status, actual) = (be32(&r, 0), be32(&r, 4), be32(&r, 20) as i32, be32(&r, 24));
+    let data = if cmd == 3 && in_seqs.contains(&seq) {
+        read_exact(&mut host.s, actual as usize)
+    } else {
+        Vec::new()
+    };
+    (cmd, seq, status, data)
+}
+
+#[test]
+fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
+    let lb = Lunbox::start("acm-reopen");
+    let s = import(&lb, "1-1").unwrap();
+    let bot = Bot::enumerate(Host { s, seq: 1 });
+    let mut host = bot.host;
+    let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
+    let c = comm.to_le_bytes();
+    let dtr = |host: &mut Host, on: u8| {
+        let (st, _, _) = host.submit(0, false, [0x21, 0x22, on, 0, c[0], c[1], 0, 0], 0, &[]);
+        assert_eq!(st, 0);
+    };
+    // First open (like stty): DTR on, 16 read URBs queued, then close: unlink them, DTR off.
+    dtr(&mut host, 1);
+    let reads: Vec<u32> = (0..16)
+        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for (i, &r) in reads.iter().enumerate() {
+        let mut u = Vec::new();
+        for v in [2u32, 9000 + i as u32, 0x0001_0002, 1, ep_in, r, 0, 0, 0, 0] {
+            u.extend_from_slice(&v.to_be_bytes());
+        }
+        u.extend_from_slice(&[0; 8]);
+        host.s.write_all(&u).unwrap();
+    }
+    // Collect the replies to all that (RET_SUBMITs for URBs that got the greeting, RET_UNLINKs).
+    let mut unlinks = 0;
+    while unlinks < 16 {
+        let (cmd, _, _, _) = read_reply(&mut host, &reads);
+        if cmd == 4 {
+            unlinks += 1;
+        }
+    }
+    dtr(&mut host, 0);
+    // Second open (the program that talks): DTR on, read URBs, then type a command.
+    dtr(&mut host, 1);
+    let reads: Vec<u32> = (0..4)
+        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .collect();
+    let write = submit_async(&mut host, ep_out, false, [0; 8], 8, b"version\r");
+    let mut seen = Vec::new();
+    let mut wrote = false;
+    let mut queued = reads.clone();
+    for _ in 0..40 {
+        if wrote && String::from_utf8_lossy(&seen).contains("lunbox 0") {
+            break;
+        }
+        let (cmd, seq, status, data) = read_reply(&mut host, &queued);
+        assert_eq!(cmd, 3);
+        if seq == write {
+            assert_eq!(status, 0);
+            wrote = true;
+        } else {
+            seen.extend_from_slice(&data);
+            queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains("lunbox 0"),
+        "the command was answered after the reopen: {text:?}"
+    );
+}
