@@ -6,12 +6,18 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::time::Duration;
 
 use lunbox_gadget::acm::AcmPort;
 use lunbox_platform::coroutine;
 use lunbox_platform::sandbox::{SandboxMachine, Source, os};
 
 use crate::shell::{self, Action, Context, Editor, Event, PROMPT};
+
+/// How long after the host opens the serial port (raises DTR) the greeting goes out. A
+/// terminal program sets its termios (raw, no echo) just after opening; a line discipline
+/// still in its default mode would echo the greeting back as input.
+const GREETING_DELAY: Duration = Duration::from_millis(100);
 
 /// How the console ended.
 pub(crate) use crate::shell::Action as Outcome;
@@ -49,6 +55,7 @@ impl Console {
         let mut uart = Editor::new(tty);
         let mut usb = Editor::new(true);
         let mut usb_connected = false;
+        let mut greet_at = None;
         let mut stdin_open = true;
         write_uart(PROMPT.as_bytes());
         loop {
@@ -89,13 +96,21 @@ impl Console {
             if let Some(port) = &self.ctx.gadgets.acm() {
                 let now = port.connected();
                 if now && !usb_connected {
+                    // A new session: forget a half-typed line from the last one, greet soon.
+                    usb = Editor::new(true);
+                    greet_at = Some(coroutine::now() + GREETING_DELAY);
+                } else if !now {
+                    greet_at = None;
+                }
+                usb_connected = now;
+                if greet_at.is_some_and(|at| coroutine::now() >= at) {
+                    greet_at = None;
                     write_usb(
                         port,
                         format!("lunbox {} console\r\n{PROMPT}", crate::update::VERSION_STR)
                             .as_bytes(),
                     );
                 }
-                usb_connected = now;
                 let mut buf = [0u8; 256];
                 let n = port.read(&mut buf);
                 if n > 0 {
@@ -119,7 +134,14 @@ impl Console {
                 }
             }
             if !progress {
-                self.source.ready.wait();
+                match greet_at {
+                    Some(at) => {
+                        self.source
+                            .ready
+                            .wait_timeout(at.saturating_duration_since(coroutine::now()));
+                    }
+                    None => self.source.ready.wait(),
+                }
             }
         }
     }

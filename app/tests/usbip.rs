@@ -925,7 +925,66 @@ fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
     }
     let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(
-        text.contains("lunbox 0"),
+        text.contains("(sandbox-"),
         "the command was answered after the reopen: {text:?}"
+    );
+}
+
+#[test]
+fn a_new_serial_session_starts_with_an_empty_line_and_a_delayed_greeting() {
+    let lb = Lunbox::start("acm-session");
+    let s = import(&lb, "1-1").unwrap();
+    let bot = Bot::enumerate(Host { s, seq: 1 });
+    let mut host = bot.host;
+    let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
+    let c = comm.to_le_bytes();
+    let dtr = |host: &mut Host, on: u8| {
+        let (st, _, _) = host.submit(0, false, [0x21, 0x22, on, 0, c[0], c[1], 0, 0], 0, &[]);
+        assert_eq!(st, 0);
+    };
+    // A session that leaves a half-typed line behind (no read URBs: nothing to unlink).
+    dtr(&mut host, 1);
+    let (st, _, _) = host.submit(ep_out, false, [0; 8], 5, b"garb ");
+    assert_eq!(st, 0);
+    dtr(&mut host, 0);
+    // The next session: its first command is not prefixed with the old line.
+    dtr(&mut host, 1);
+    let opened = std::time::Instant::now();
+    let reads: Vec<u32> = (0..4)
+        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .collect();
+    let mut queued = reads.clone();
+    let mut seen = Vec::new();
+    // The greeting comes, but not at once: a terminal sets raw mode just after opening.
+    let (cmd, _, status, data) = read_reply(&mut host, &queued);
+    assert_eq!((cmd, status), (3, 0));
+    assert!(
+        opened.elapsed() >= Duration::from_millis(80),
+        "greeted after {:?}",
+        opened.elapsed()
+    );
+    seen.extend_from_slice(&data);
+    queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+    let write = submit_async(&mut host, ep_out, false, [0; 8], 8, b"version\r");
+    let mut wrote = false;
+    for _ in 0..40 {
+        if wrote && String::from_utf8_lossy(&seen).contains("(sandbox-") {
+            break;
+        }
+        let (cmd, seq, status, data) = read_reply(&mut host, &queued);
+        assert_eq!(cmd, 3);
+        if seq == write {
+            assert_eq!(status, 0);
+            wrote = true;
+        } else {
+            seen.extend_from_slice(&data);
+            queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(text.starts_with("lunbox 0"), "the greeting first: {text:?}");
+    assert!(
+        text.contains("(sandbox-") && !text.contains("unknown command"),
+        "'version' ran on its own: {text:?}"
     );
 }
