@@ -86,7 +86,7 @@ ln -sf ../hwdata/usb.ids "$root/usr/share/misc/usb.ids"
 # Kernel modules and their dependencies. No udev in the guest: /init loads them.
 modules=(usbcore usb-common scsi_mod sd_mod sg usb-storage uas usbip-core vhci-hcd usbip-host
     cdc-acm vfat fat nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 loop configfs libcomposite
-    dummy_hcd usb_f_mass_storage udc-core)
+    dummy_hcd usb_f_mass_storage udc-core xhci-pci xhci-hcd)
 mdir=/lib/modules/$kver
 for m in "${modules[@]}"; do
     modprobe -S "$kver" --show-depends "$m" | while read -r kind path _; do

@@ -3,7 +3,9 @@
 # a 300 MiB lunbox RAM LUN and on Linux's own f_mass_storage (configfs gadget on dummy_hcd,
 # 300 MiB file on tmpfs) exported by usbip-host/usbipd, both attached over loopback in the same
 # guest at the same time (lunbox on port 3241, usbipd on 3240), runs alternating between the two
-# so both see the same machine load. Prints MB/s and the ratio; asserts nothing about speed.
+# so both see the same machine load; also QEMU's own emulated usb-storage on qemu-xhci (the
+# in-hypervisor reference) and `dfu-util -D` of a 16 MiB image to lunbox's ram0 target.
+# Prints MB/s (KB/s for DFU), the ratios and the targets; asserts nothing about speed.
 source /pc/lib.sh
 set -u
 
@@ -78,6 +80,23 @@ else
     note "f_mass_storage reference skipped: $(cat /tmp/modprobe.err)"
 fi
 
+say "QEMU's emulated usb-storage (qemu-xhci), the in-hypervisor reference"
+qs=''
+qsd() {
+    local d
+    for d in /sys/block/sd*; do
+        [ "$(tr -d ' ' <"$d/device/vendor" 2>/dev/null)" = QEMU ] && { echo "${d##*/}"; return 0; }
+    done
+    return 1
+}
+if modprobe -a xhci-pci 2>/tmp/modprobe.err && wait_for 30 "the QEMU USB stick" qsd; then
+    qs=$(qsd)
+    wait_for 10 "/dev/$qs" test -b "/dev/$qs"
+    echo "  QEMU usb-storage: /dev/$qs ($(cat "/sys/block/$qs/device/model" | tr -s ' '))"
+else
+    note "QEMU usb-storage reference skipped: $(cat /tmp/modprobe.err)"
+fi
+
 say "lunbox: 300 MiB RAM LUN, USB/IP on 127.0.0.1:$LB_PORT"
 lb_start --ram-mib 300 --listen 127.0.0.1:$LB_PORT
 must "usbip --tcp-port $LB_PORT attach -r 127.0.0.1 -b $BUSID" usbip --tcp-port $LB_PORT attach -r 127.0.0.1 -b "$BUSID"
@@ -86,7 +105,7 @@ DEV1=$(lun_dev 1)
 echo "  lunbox LUN 1: /dev/$DEV1, max_sectors_kb $(cat "/sys/block/$DEV1/queue/max_sectors_kb")"
 
 say "dd O_DIRECT bs=1M ${MiB} MiB, write then read, $runs runs each, alternating"
-LW=0 LR=0 KW=0 KR=0
+LW=0 LR=0 KW=0 KR=0 QW=0 QR=0
 for ((i = 1; i <= runs; i++)); do
     bench_once "/dev/$DEV1" "lunbox RAM LUN" "$i"
     LW=$(max "$LW" "$W") LR=$(max "$LR" "$R")
@@ -94,7 +113,27 @@ for ((i = 1; i <= runs; i++)); do
         bench_once "/dev/$fs" "f_mass_storage (usbip-host)" "$i"
         KW=$(max "$KW" "$W") KR=$(max "$KR" "$R")
     fi
+    if [ -n "$qs" ]; then
+        bench_once "/dev/$qs" "QEMU usb-storage (xhci)" "$i"
+        QW=$(max "$QW" "$W") QR=$(max "$QR" "$R")
+    fi
 done
+
+say "dfu-util -D of a 16 MiB image to lunbox's ram0 target"
+head -c $((16 << 20)) /dev/urandom >/tmp/dfu16.bin
+DFU=0
+for ((i = 1; i <= runs; i++)); do
+    t0=$(date +%s%N)
+    must "dfu-util -a ram0 -D (16 MiB)" dfu-util -a ram0 -D /tmp/dfu16.bin
+    t1=$(date +%s%N)
+    k=$(awk -v n=$((16 << 20)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / 1000 / (ns / 1e9) }')
+    printf '  %-30s run %d: %6s KB/s (%.1f s, dfu-util start and manifestation included)\n' \
+        "dfu-util -D ram0" "$i" "$k" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')"
+    DFU=$(max "$DFU" "$k")
+done
+must "the DFU image landed on the RAM LUN" dd if="/dev/$DEV1" of=/tmp/dfu16.back bs=1M count=16 iflag=direct status=none
+expect_eq "sha256 of the DFU image read through mass storage" "$(sha /tmp/dfu16.bin)" "$(sha /tmp/dfu16.back)"
+rm -f /tmp/dfu16.bin /tmp/dfu16.back
 
 for p in $(used_ports); do usbip detach -p "$p" >/dev/null 2>&1; done
 lb_stop
@@ -115,6 +154,16 @@ if [ -n "$fs" ]; then
         "$(awk -v a="$LW" -v b="$KW" 'BEGIN { printf "%.2f", a / b }')" \
         "$(awk -v a="$LR" -v b="$KR" 'BEGIN { printf "%.2f", a / b }')"
 fi
+if [ -n "$qs" ]; then
+    printf '    %-34s write %6s   read %6s\n' "QEMU usb-storage (qemu-xhci)" "$QW" "$QR"
+    printf '    %-34s write %6s   read %6s\n' "ratio lunbox / QEMU usb-storage" \
+        "$(awk -v a="$LW" -v b="$QW" 'BEGIN { printf "%.2f", a / b }')" \
+        "$(awk -v a="$LR" -v b="$QR" 'BEGIN { printf "%.2f", a / b }')"
+fi
+met() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
+printf '    %-34s %s KB/s\n' "dfu-util -D 16 MiB to ram0" "$DFU"
+echo "    targets: USB/IP >= 53.2 MB/s write ($(met "$LW" 53.2)) and read ($(met "$LR" 53.2));" \
+    "DFU >= 1000 KB/s ($(met "$DFU" 1000))"
 echo "    reference (notes, same kind of guest): f_mass_storage over usbip-host write 27-31, read 32-34;"
 echo "    a one-URB-at-a-time usbip-crate device write 32-34, read 27-30; USB 2.0 HS bulk max 53.2."
 echo "    (TCG: the numbers fall with any other load on the machine; compare the ratio.)"

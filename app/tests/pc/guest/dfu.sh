@@ -1,26 +1,38 @@
 #!/bin/bash
-# dfu: dfu-util lists one alternate setting per DFU target (lunbox's defaults: "firmware" and
-# "ram0"), downloads an image to the RAM disk target (the bytes land there: checked through
-# the mass-storage LUN), uploads it back (the r flag), reads the firmware target (empty for the
-# built-in program) and is refused an unsigned image on the firmware target.
+# dfu: dfu-util lists one alternate setting per DFU target (set from the console: "firmware",
+# "part" = the FAT partition img0.0 without the r flag, "ram0" with it), downloads an image to
+# the partition target and to the RAM disk target (the bytes land there: checked through the
+# mass-storage LUNs), uploads where allowed (ram0: r; firmware: the running slot, empty for the
+# built-in program), is refused an upload where not (part) and an unsigned firmware image.
 source /pc/lib.sh
 set -u
 
 dmesg -C
 # A small RAM disk: a DFU upload moves 256 bytes per control transfer.
 lb_start --ram-mib 2
+lb_cmd 'usbgadget -S img0,ram0 -D firmware(firmware)r,img0.0(part),ram0(ram0)r -a'
 attach 2
+d0=/dev/$DEV0
 d=/dev/$DEV1
 
 must "dfu-util -l" dfu-util -l
 echo "$OUT" | grep -i 'found dfu' | indent
 expect_in "alt 0 is the firmware target" 'alt=0, name="firmware"'
-expect_in "alt 1 is the ram0 target" 'alt=1, name="ram0"'
+expect_in "alt 1 is the partition target" 'alt=1, name="part"'
+expect_in "alt 2 is the ram0 target" 'alt=2, name="ram0"'
 
 head -c 1048576 /dev/urandom >/tmp/img.bin
 must "dfu-util -a ram0 -D (1 MiB)" dfu-util -a ram0 -D /tmp/img.bin
 must "read the RAM LUN back through mass storage" dd if="$d" of=/tmp/lun.bin bs=1M count=1 iflag=direct status=none
 expect_eq "sha256 of the downloaded image on the LUN" "$(sha /tmp/img.bin)" "$(sha /tmp/lun.bin)"
+
+must "dfu-util -a part -D (1 MiB to the partition img0.0)" dfu-util -a part -D /tmp/img.bin
+wait_for 10 "${d0}1" test -b "${d0}1"
+must "read the partition back through mass storage" dd if="${d0}1" of=/tmp/part.bin bs=1M count=1 iflag=direct status=none
+expect_eq "sha256 of the image at the start of the partition" "$(sha /tmp/img.bin)" "$(sha /tmp/part.bin)"
+rm -f /tmp/part-up.bin
+must_fail "dfu-util -a part -U is refused (no r flag)" dfu-util -a part -U /tmp/part-up.bin
+expect_in "dfu-util reports the refusal" "[Ee]rror|ERROR|status|stall|STALL"
 
 rm -f /tmp/up.bin
 must "dfu-util -a ram0 -U (upload allowed: r)" dfu-util -a ram0 -U /tmp/up.bin
