@@ -109,23 +109,43 @@ lb_start() {
 
 lb_alive() { [ -n "${LB_PID:-}" ] && kill -0 "$LB_PID" 2>/dev/null; }
 
+# acm_console: from now on lb_cmd talks to lunbox's console over USB (/dev/ttyACM0, raw, no
+# echo) instead of its stdin; lb_stop goes back to stdin.
+acm_console() {
+    wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0
+    must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo
+    exec 5<>/dev/ttyACM0
+    : >"$LB/acm.log"
+    cat <&5 >>"$LB/acm.log" &
+    ACM_READER=$!
+    wait_for 15 "the console greets on ttyACM0" grep -q 'lunbox> ' "$LB/acm.log"
+    # End any line the tty echoed back into the console before -echo was in force.
+    printf '\r' >&5
+    sleep 1
+    LB_CONSOLE=acm
+    ok "console commands go to /dev/ttyACM0 from here"
+}
+
 # lb_cmd COMMAND...: send a console command and wait for the next prompt; the command's output
 # is in $OUT and printed. Fails the scenario if lunbox answers "error:" (unless LB_CMD_MAY_FAIL=1).
+# Uses stdin, or /dev/ttyACM0 after acm_console.
 lb_cmd() {
-    local size t0
+    local size t0 log=$LB/out.log skip=0
     lb_alive || fail "lunbox is not running (console command '$*')"
-    size=$(stat -c %s "$LB/out.log")
-    echo "$*" >&3
+    [ "${LB_CONSOLE:-}" = acm ] && log=$LB/acm.log skip=1
+    size=$(stat -c %s "$log")
+    if [ $skip = 1 ]; then printf '%s\r' "$*" >&5; else echo "$*" >&3; fi
     t0=$(now)
-    while ! tail -c +"$((size + 1))" "$LB/out.log" | grep -q 'lunbox> '; do
+    while ! tail -c +"$((size + 1))" "$log" | grep -q 'lunbox> '; do
         lb_alive || fail "lunbox died after console command '$*'"
         if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 10) }'; then
             fail "console command '$*': no prompt within 10 s"
         fi
         sleep 0.1
     done
-    OUT=$(tail -c +"$((size + 1))" "$LB/out.log" | tr -d '\r' | sed 's/lunbox> $//; s/^lunbox> //')
-    echo "  lunbox> $*"
+    # Over ACM the first line is lunbox's echo of the command.
+    OUT=$(tail -c +"$((size + 1))" "$log" | tr -d '\r' | tail -n +"$((skip + 1))" | sed 's/lunbox> $//; s/^lunbox> //')
+    echo "  lunbox> $*${LB_CONSOLE:+ (on ttyACM0)}"
     [ -n "$OUT" ] && echo "$OUT" | sed 's/^/    /'
     if [ "${LB_CMD_MAY_FAIL:-0}" != 1 ] && grep -q '^error:' <<<"$OUT"; then
         fail "console command '$*' failed: $OUT"
@@ -135,6 +155,11 @@ lb_cmd() {
 
 # lb_stop: `exit` on the console; kill if it does not end within 10 s.
 lb_stop() {
+    if [ -n "${ACM_READER:-}" ]; then
+        kill "$ACM_READER" 2>/dev/null
+        exec 5>&-
+        ACM_READER= LB_CONSOLE=
+    fi
     lb_alive || return 0
     echo exit >&3 || true
     exec 3>&-

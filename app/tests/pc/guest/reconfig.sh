@@ -1,5 +1,5 @@
 #!/bin/bash
-# reconfig: LUN changes made on lunbox's console (stdin FIFO) while the host is attached:
+# reconfig: LUN changes made on lunbox's console over USB (/dev/ttyACM0) while the host is attached:
 # eject / insert / read-only / writable, PREVENT MEDIUM REMOVAL while mounted, forced eject,
 # remove / add. What makes the kernel notice: it checks a removable disk for media changes
 # when the device is next opened (blockdev, dd, mount: TEST UNIT READY gets the UNIT
@@ -12,6 +12,7 @@ set -u
 dmesg -C
 lb_start
 attach 2
+acm_console
 DEV=$DEV1
 d=/dev/$DEV
 size() { cat "/sys/block/$DEV/size"; }
