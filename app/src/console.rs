@@ -1,95 +1,98 @@
-//! The console: the shell served on the UART (stdin/stdout in the sandbox: raw mode with
-//! echo on a terminal, plain lines when piped) and on the USB serial port at the same time.
-//! It runs as the main context and sleeps in the idle hook until either has input, so the
-//! USB functions keep running while nobody types (and while a command runs).
+//! The console: the shell served on the board's own terminal (stdin/stdout in the sandbox,
+//! the UART on the board) and on the USB serial port at the same time, each with its own line
+//! editor. It runs as the main context and sleeps until either has input, so the USB functions
+//! keep running while nobody types (and while a command runs).
 
-use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::rc::Rc;
-use std::time::Duration;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use lunbox_gadget::acm::AcmPort;
-use lunbox_platform::coroutine;
-use lunbox_platform::sandbox::{SandboxMachine, Source, os};
+use lunbox_platform::coroutine::{self, Completion};
 
+use crate::board::{Board, Terminal};
 use crate::shell::{self, Action, Context, Editor, Event, PROMPT};
 
 /// How long after the host opens the serial port (raises DTR) the greeting goes out. A
 /// terminal program sets its termios (raw, no echo) just after opening; a line discipline
 /// still in its default mode would echo the greeting back as input.
-const GREETING_DELAY: Duration = Duration::from_millis(100);
+pub const GREETING_DELAY: Duration = Duration::from_millis(100);
 
-/// How the console ended.
-pub(crate) use crate::shell::Action as Outcome;
-
-/// The console on stdin/stdout and the USB serial port.
-pub(crate) struct Console {
-    ctx: Context,
-    source: Rc<Source>,
+/// The console on a terminal and the USB serial port.
+pub struct Console<B: Board, T: Terminal> {
+    ctx: Context<B>,
+    terminal: T,
+    ready: Rc<Completion>,
+    poll: Option<Duration>,
 }
 
-impl Console {
-    /// A console running commands on `ctx`, reading stdin (watched by `machine`) and the
-    /// gadget's serial port. `source` must be the one whose completion the serial port
-    /// signals on input.
-    pub(crate) fn new(ctx: Context, machine: &SandboxMachine, source: Rc<Source>) -> Self {
-        source.fds.borrow_mut().push(io::stdin().as_raw_fd());
-        machine.watch(source.clone());
-        Console { ctx, source }
+impl<B: Board + 'static, T: Terminal> Console<B, T> {
+    /// A console running commands on `ctx`, reading `terminal` and the gadget's serial port.
+    /// `ready` must be completed when either has input (the serial port's completion is the
+    /// one given to [`crate::gadget::Gadgets::new`]). With `poll`, the console also looks for
+    /// input at least that often (a terminal whose input does not always complete `ready`).
+    pub fn new(
+        ctx: Context<B>,
+        terminal: T,
+        ready: Rc<Completion>,
+        poll: Option<Duration>,
+    ) -> Self {
+        Console {
+            ctx,
+            terminal,
+            ready,
+            poll,
+        }
     }
 
-    /// Serve both terminals until `exit`, `reset` or the end of stdin.
-    pub(crate) fn run(&self) -> Outcome {
-        let fd = io::stdin().as_raw_fd();
-        let tty = os::is_terminal(fd);
-        let _raw = if tty {
-            os::RawMode::enter(fd).ok()
-        } else {
-            None
-        };
-        if os::set_nonblocking(fd).is_err() {
-            eprintln!(
-                "lunbox: stdin cannot be made non-blocking; the console may stall the gadget"
-            );
-        }
-        let mut uart = Editor::new(tty);
+    /// What commands act on.
+    pub fn context(&self) -> &Context<B> {
+        &self.ctx
+    }
+
+    /// Serve both terminals until `exit`, `reset` or the end of the terminal's input. Output
+    /// still queued for the terminal has left when this returns.
+    pub fn run(&mut self) -> Action {
+        let action = self.serve();
+        self.terminal.flush();
+        action
+    }
+
+    fn serve(&mut self) -> Action {
+        let interactive = self.terminal.interactive();
+        let mut local = Editor::new(interactive);
         let mut usb = Editor::new(true);
         let mut usb_connected = false;
         let mut greet_at = None;
-        let mut stdin_open = true;
-        write_uart(PROMPT.as_bytes());
+        self.terminal.write(PROMPT.as_bytes());
         loop {
             let mut progress = false;
-            if stdin_open {
+            {
                 let mut buf = [0u8; 256];
-                match io::stdin().lock().read(&mut buf) {
-                    // The end of stdin ends lunbox (a script finished, or ^D).
-                    Ok(0) => return Action::Exit,
+                match self.terminal.read(&mut buf) {
+                    // The end of input ends lunbox (a script finished, or ^D).
+                    Err(_) => return Action::Exit,
+                    Ok(0) => {}
                     Ok(n) => {
                         progress = true;
                         let mut out = Vec::new();
                         for &b in &buf[..n] {
-                            match uart.feed(b, &mut out, &shell::complete) {
+                            match local.feed(b, &mut out, &shell::complete) {
                                 None => {}
                                 Some(Event::Eof) => return Action::Exit,
                                 Some(Event::Line(line)) => {
                                     let (text, action) = shell::execute(&self.ctx, &line);
                                     if action != Action::Continue {
-                                        write_uart(&out);
+                                        self.terminal.write(&out);
                                         return action;
                                     }
-                                    push_output(&mut out, &text, tty);
+                                    push_output(&mut out, &text, interactive);
                                     out.extend_from_slice(PROMPT.as_bytes());
                                 }
                             }
                         }
-                        write_uart(&out);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
-                    Err(e) => {
-                        eprintln!("lunbox: console input failed: {e}");
-                        stdin_open = false;
+                        self.terminal.write(&out);
                     }
                 }
             }
@@ -105,10 +108,10 @@ impl Console {
                 usb_connected = now;
                 if greet_at.is_some_and(|at| coroutine::now() >= at) {
                     greet_at = None;
+                    let version = self.ctx.gadgets.board().version();
                     write_usb(
                         port,
-                        format!("lunbox {} console\r\n{PROMPT}", crate::update::VERSION_STR)
-                            .as_bytes(),
+                        format!("lunbox {version} console\r\n{PROMPT}").as_bytes(),
                     );
                 }
                 let mut buf = [0u8; 256];
@@ -134,13 +137,17 @@ impl Console {
                 }
             }
             if !progress {
-                match greet_at {
-                    Some(at) => {
-                        self.source
-                            .ready
-                            .wait_timeout(at.saturating_duration_since(coroutine::now()));
+                let until_greeting =
+                    greet_at.map(|at| at.saturating_duration_since(coroutine::now()));
+                let timeout = match (until_greeting, self.poll) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match timeout {
+                    Some(t) => {
+                        self.ready.wait_timeout(t);
                     }
-                    None => self.source.ready.wait(),
+                    None => self.ready.wait(),
                 }
             }
         }
@@ -158,17 +165,21 @@ fn push_output(out: &mut Vec<u8>, text: &str, crlf: bool) {
     }
 }
 
-fn write_uart(bytes: &[u8]) {
-    let mut stdout = io::stdout().lock();
-    let _ = stdout.write_all(bytes);
-    let _ = stdout.flush();
-}
-
-/// Send everything to the USB serial port, letting the poller drain it as needed.
+/// Send everything to the USB serial port while a program has it open, letting the poller
+/// drain it; gives up after a second without room (the host stopped reading).
 fn write_usb(port: &AcmPort, mut bytes: &[u8]) {
+    let mut stalled_since = None;
     while !bytes.is_empty() && port.connected() {
         let n = port.write(bytes);
         bytes = &bytes[n..];
+        if n > 0 {
+            stalled_since = None;
+        } else {
+            let since = *stalled_since.get_or_insert_with(coroutine::now);
+            if coroutine::now().saturating_duration_since(since) > Duration::from_secs(1) {
+                return;
+            }
+        }
         if !bytes.is_empty() {
             coroutine::yield_now();
         }

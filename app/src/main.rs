@@ -1,10 +1,7 @@
 //! `lunbox`: the sandbox build — lunbox as a Linux program whose USB device a real kernel
 //! attaches over USB/IP. See README.md.
 
-mod console;
-mod gadget;
 mod sandbox;
-mod shell;
 mod state;
 mod update;
 

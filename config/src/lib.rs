@@ -12,7 +12,8 @@
 //! - [`store`]: two slots with a sequence number and a CRC each, so a torn write leaves the
 //!   previous configuration in force ([`save`], [`load`]); [`boot`] picks the configuration
 //!   at boot and says whether to start the gadget. [`MemStore`] for tests, `FileStore`
-//!   (feature `std`) for the sandbox's state directory.
+//!   (feature `std`) for the sandbox's state directory, [`NorStore`] for two sectors of a
+//!   NOR flash (embedded-storage's `NorFlash`: the Teensy 4.1's program flash).
 //!
 //! ```
 //! use lunbox_config::{MemStore, load, parse, save, validate};
@@ -33,6 +34,7 @@ extern crate alloc;
 extern crate std;
 
 mod model;
+pub mod nor;
 pub mod store;
 pub mod text;
 mod validate;
@@ -41,6 +43,7 @@ pub use model::{
     Config, DEFAULT_MANUFACTURER, DEFAULT_PID, DEFAULT_PRODUCT, DEFAULT_VID, Entry, FIRMWARE, Flag,
     Flags, List, MAX_LUNS,
 };
+pub use nor::{NorError, NorStore};
 #[cfg(feature = "std")]
 pub use store::FileStore;
 pub use store::{

@@ -125,11 +125,18 @@ impl fmt::Display for SlotFault {
     }
 }
 
+/// CRC-32 (IEEE 802.3, reflected, as zlib) of `header` then `payload`. Bit by bit: records
+/// are a few hundred bytes, read at boot and written by `config save`, and a table (or
+/// crc32fast's 16 KiB one) would cost the firmware more flash than it saves time.
 fn crc(header: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(header);
-    h.update(payload);
-    h.finalize()
+    let mut crc = !0u32;
+    for &byte in header.iter().chain(payload) {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {

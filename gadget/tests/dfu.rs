@@ -12,7 +12,7 @@ use dfu_common::{
 use lunbox_gadget::dfu::{
     ATTR_CAN_DOWNLOAD, ATTR_CAN_UPLOAD, ATTR_MANIFESTATION_TOLERANT, ATTR_WILL_DETACH, BlockTarget,
     DESCRIPTOR_FUNCTIONAL, DfuClass, DfuConfigError, DfuError, DfuState, DfuTarget, ImageSink,
-    MAX_TARGETS, Progress, SinkTarget, StatusReport, TargetFlags, request,
+    MAX_TARGETS, Progress, SinkTarget, StatusReport, TRANSFER_SIZE, TargetFlags, request,
 };
 use lunbox_gadget::testing::{Setup, VirtualBus, VirtualHost};
 use lunbox_storage::{DeviceRef, share};
@@ -34,6 +34,9 @@ const NONE: TargetFlags = TargetFlags {
 fn block(name: &str, dev: &DeviceRef, flags: TargetFlags) -> Box<dyn DfuTarget> {
     Box::new(BlockTarget::new(name, dev.clone(), flags))
 }
+
+/// wTransferSize in bytes.
+const XFER: usize = TRANSFER_SIZE as usize;
 
 /// Check `bytes` of the device against `expected`, and the rest against the pattern.
 fn assert_device(dev: &DeviceRef, expected: &[u8]) {
@@ -85,7 +88,8 @@ fn descriptors_alt_settings_strings_and_functional_descriptor() {
         );
         assert_eq!(f.attributes & ATTR_WILL_DETACH, 0);
         assert_eq!(f.detach_timeout_ms, 1000);
-        assert_eq!(f.transfer_size, 256);
+        assert_eq!(f.transfer_size, 4096);
+        assert_eq!(f.transfer_size, TRANSFER_SIZE);
         assert_eq!(f.dfu_version, 0x0110);
         // GET_DESCRIPTOR(DFU functional) gives the same bytes, to the interface or device.
         for (rt, index) in [(0x81, d.iface), (0x80, 0)] {
@@ -263,19 +267,20 @@ fn direct_flushes_at_manifestation() {
 
 #[test]
 fn download_past_the_device_end_is_err_address() {
-    let dev = ram(4); // 2048 bytes
+    let dev = ram(12); // 6144 bytes: one whole block of wTransferSize and a part
     with_dfu(vec![block("small", &dev, R)], |d| {
-        let img = image(2304, 7);
+        let img = image(6400, 7);
         let s = d.download(&img);
         assert_eq!(
             (s.status, s.state),
             (Some(DfuError::Address), DfuState::Error)
         );
-        // Direct: what fit was written.
-        assert_device(&dev, &img[..2048]);
+        // Direct: the blocks before the one that crosses the end were written, nothing of
+        // that one.
+        assert_device(&dev, &img[..XFER]);
         d.expect_error(DfuError::Address);
         // Exactly the device's size is fine.
-        let img = image(2048, 8);
+        let img = image(6144, 8);
         assert_eq!(d.download(&img).state, DfuState::Idle);
         assert_device(&dev, &img);
     });
@@ -493,7 +498,7 @@ fn manifestation_failure_is_reported() {
     t.manifest_result = Err(DfuError::Verify);
     let log = t.log.clone();
     with_dfu(vec![Box::new(t)], |d| {
-        let s = d.download(&[5; 300]);
+        let s = d.download(&[5; XFER + 300]);
         assert_eq!(
             (s.status, s.state),
             (Some(DfuError::Verify), DfuState::Error)
@@ -508,17 +513,80 @@ fn manifestation_failure_is_reported() {
 
 #[test]
 fn poll_timeout_is_zero_when_nothing_is_pending() {
-    let dev = ram(8);
-    with_dfu(vec![block("ram0", &dev, R)], |d| {
-        assert_eq!(d.status().poll_timeout_ms, 0);
-        for (i, c) in image(1024, 18).chunks(256).enumerate() {
-            d.dnload(i as u16, c).unwrap();
+    // `dfu-util` sleeps bwPollTimeout after every block it is given: a block that is already
+    // written must say 0, or the sleep dominates the download (direct and safe targets, whole
+    // wTransferSize blocks and a short last one).
+    let a = ram(32);
+    let b = ram(32);
+    with_dfu(vec![block("direct", &a, R), block("safe", &b, RS)], |d| {
+        for alt in [0, 1] {
+            d.set_alt(alt).unwrap();
+            assert_eq!(d.status().poll_timeout_ms, 0);
+            let img = image(3 * XFER + 700, 18);
+            let chunks = img.chunks(XFER).count();
+            for (i, c) in img.chunks(XFER).enumerate() {
+                d.dnload(i as u16, c).unwrap();
+                let s = d.status();
+                assert_eq!(
+                    (s.status, s.state, s.poll_timeout_ms),
+                    (None, DfuState::DnloadIdle, 0),
+                    "alt {alt} block {i}"
+                );
+            }
+            d.dnload(chunks as u16, &[]).unwrap();
             let s = d.status();
-            assert_eq!((s.state, s.poll_timeout_ms), (DfuState::DnloadIdle, 0));
+            assert_eq!((s.state, s.poll_timeout_ms), (DfuState::Idle, 0));
         }
-        d.dnload(4, &[]).unwrap();
-        let s = d.status();
-        assert_eq!((s.state, s.poll_timeout_ms), (DfuState::Idle, 0));
+        assert_device(&a, &image(3 * XFER + 700, 18));
+        assert_device(&b, &image(3 * XFER + 700, 18));
+    });
+}
+
+#[test]
+fn full_transfer_size_blocks_land_at_their_offsets() {
+    // Blocks of wTransferSize (4096 bytes, one control transfer each) after a short first
+    // block, so they start off the device's 512-byte blocks: each lands at the sum of the
+    // lengths before it (wValue is only a counter), for a direct and a safe target, and
+    // UPLOAD reads wTransferSize-byte blocks back from the right offsets.
+    let a = ram(32); // 16 KiB
+    let b = ram(32);
+    with_dfu(vec![block("direct", &a, R), block("safe", &b, RS)], |d| {
+        let img = image(100 + 2 * XFER + 1000, 40);
+        let (first, rest) = img.split_at(100);
+        let (full, last) = rest.split_at(2 * XFER);
+        for (alt, dev) in [(0, &a), (1, &b)] {
+            d.set_alt(alt).unwrap();
+            d.dnload(0, first).unwrap();
+            assert_eq!(d.status().state, DfuState::DnloadIdle);
+            for (i, c) in full.chunks(XFER).enumerate() {
+                assert_eq!(c.len(), 4096);
+                d.dnload(1 + i as u16, c).unwrap();
+                assert_eq!(d.status().state, DfuState::DnloadIdle);
+            }
+            if alt == 0 {
+                // Direct: the whole 512-byte blocks covered so far are on the device.
+                let covered = (100 + 2 * XFER) / 512 * 512;
+                assert_eq!(contents(dev)[..covered], img[..covered]);
+            } else {
+                assert_eq!(
+                    contents(dev),
+                    pattern(32),
+                    "safe: untouched until manifestation"
+                );
+            }
+            d.dnload(3, last).unwrap();
+            assert_eq!(d.status().state, DfuState::DnloadIdle);
+            assert_eq!(d.manifest().state, DfuState::Idle);
+            assert_device(dev, &img);
+            // UPLOAD in wTransferSize blocks: full ones, then the short end of the device.
+            let b0 = d.upload(0, TRANSFER_SIZE).unwrap();
+            assert_eq!(b0, img[..XFER]);
+            assert_eq!(d.state(), DfuState::UploadIdle);
+            let b1 = d.upload(1, TRANSFER_SIZE).unwrap();
+            assert_eq!(b1, img[XFER..2 * XFER]);
+            d.abort().unwrap();
+            assert_eq!(d.upload_all(TRANSFER_SIZE), contents(dev));
+        }
     });
 }
 
@@ -615,7 +683,7 @@ fn requests_not_allowed_stall_into_dfu_error() {
         let getstatus_out: Req = |d| stalled(d.out(request::GETSTATUS, 0, &[]));
         let dnload_in: Req = |d| stalled(d.inp(request::DNLOAD, 0, 16));
         let upload_empty: Req = |d| stalled(d.upload(0, 0));
-        let upload_big: Req = |d| stalled(d.upload(0, 257));
+        let upload_big: Req = |d| stalled(d.upload(0, TRANSFER_SIZE + 1));
         let cases: &[(DfuState, &str, Req)] = &[
             (DfuState::Idle, "zero-length DNLOAD", dnload0),
             (DfuState::Idle, "CLRSTATUS", clrstatus),
@@ -682,11 +750,18 @@ fn dfu_error_keeps_its_status_until_clrstatus() {
 fn dnload_longer_than_the_control_buffer_is_refused() {
     let dev = ram(8);
     with_dfu(vec![block("ram0", &dev, R)], |d| {
-        // usb-device refuses it before the class sees it (on the virtual bus the data stage
-        // is never taken and the host gives up): the DFU state does not change.
-        assert!(d.dnload(0, &[1; 320]).is_err());
+        // wTransferSize is usb-device's whole control buffer, so a longer DNLOAD never
+        // reaches the class (the class's own check is unreachable): usb-device refuses it
+        // (on the virtual bus the data stage is never taken and the host gives up; over
+        // USB/IP the transfer fails with EPIPE), the DFU state does not change, and the next
+        // download works.
+        assert!(d.dnload(0, &[1; XFER + 1]).is_err());
         assert_eq!(d.state(), DfuState::Idle);
+        assert_eq!(d.status().status, None);
         assert_eq!(contents(&dev), pattern(8));
+        let img = image(XFER, 31);
+        assert_eq!(d.download(&img).state, DfuState::Idle);
+        assert_device(&dev, &img);
     });
 }
 
@@ -949,7 +1024,7 @@ fn composite_with_mass_storage_and_serial_fits_sixteen_targets() {
         Rc::new(Completion::new()),
         Rc::new(Completion::new()),
     );
-    let disks: Vec<DeviceRef> = (0..MAX_TARGETS).map(|_| ram(8)).collect();
+    let disks: Vec<DeviceRef> = (0..MAX_TARGETS).map(|_| ram(16)).collect();
     let targets = disks
         .iter()
         .enumerate()
@@ -978,6 +1053,8 @@ fn composite_with_mass_storage_and_serial_fits_sixteen_targets() {
         };
         let mut host = VirtualHost::new(port, &mut step);
         let descriptors = host.enumerate().expect("enumeration");
+        // Well under usb-device's control buffer (it would still fit the 256 bytes of
+        // `control-buffer-256`).
         assert!(descriptors.config.len() <= 256);
         let alts = descriptors
             .interfaces
@@ -990,12 +1067,12 @@ fn composite_with_mass_storage_and_serial_fits_sixteen_targets() {
             iface,
             descriptors,
         };
-        assert_eq!(d.functional().transfer_size, 256);
+        assert_eq!(d.functional().transfer_size, TRANSFER_SIZE);
         d.set_alt(15).unwrap();
-        let img = image(3000, 30);
+        let img = image(XFER + 3000, 30);
         assert_eq!(d.download(&img).state, DfuState::Idle);
         assert_device(&disks[15], &img);
-        assert_eq!(contents(&disks[0]), pattern(8));
+        assert_eq!(contents(&disks[0]), pattern(16));
     }
     task.stop().expect("the UMS coroutine ends cleanly");
 }

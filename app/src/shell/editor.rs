@@ -1,9 +1,9 @@
 //! A small line editor for one terminal: typing, backspace, ^U, ^C, history (up/down) and tab
 //! completion of command names. It turns input bytes into echo output and finished lines.
 
-use std::collections::VecDeque;
-use std::string::String;
-use std::vec::Vec;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 /// Lines of history kept per terminal.
 const HISTORY: usize = 50;
@@ -12,7 +12,7 @@ const MAX_LINE: usize = 512;
 
 /// What feeding a byte produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Event {
+pub enum Event {
     /// A complete line (without the terminator).
     Line(String),
     /// ^D on an empty line.
@@ -20,7 +20,7 @@ pub(crate) enum Event {
 }
 
 /// The editing state of one terminal.
-pub(crate) struct Editor {
+pub struct Editor {
     line: Vec<u8>,
     history: VecDeque<String>,
     /// Position while browsing the history (None: editing a new line).
@@ -35,7 +35,7 @@ pub(crate) struct Editor {
 
 impl Editor {
     /// An editor that echoes when `echo`.
-    pub(crate) fn new(echo: bool) -> Self {
+    pub fn new(echo: bool) -> Self {
         Editor {
             line: Vec::new(),
             history: VecDeque::new(),
@@ -47,7 +47,7 @@ impl Editor {
     }
 
     /// Feed one input byte; echo goes to `out`. `complete` lists completions of a word.
-    pub(crate) fn feed(
+    pub fn feed(
         &mut self,
         b: u8,
         out: &mut Vec<u8>,
@@ -57,7 +57,7 @@ impl Editor {
             self.escape.push(b);
             return self.escape_byte(out);
         }
-        let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+        let after_cr = core::mem::replace(&mut self.after_cr, b == b'\r');
         match b {
             b'\n' if after_cr => None,
             b'\r' | b'\n' => {

@@ -1,20 +1,23 @@
 //! `ls` and `cat` on FAT volumes through embedded-sdmmc.
 
-use std::ops::ControlFlow;
-use std::string::String;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::ops::ControlFlow;
 
 use embedded_sdmmc::{Mode, VolumeIdx, VolumeManager};
 use lunbox_platform::coroutine;
 use lunbox_storage::{EntryKind, FixedTime, SdmmcDevice};
 
 use super::Context;
+use crate::board::Board;
 
 /// Most bytes `cat` prints.
 const CAT_LIMIT: u32 = 1 << 20;
 
 /// The FAT volume on `dev`: a partition (or a bare file system) as volume 0 behind a
 /// synthetic MBR, a partitioned disk as its first volume.
-fn volume_device(ctx: &Context, dev: &str) -> Result<SdmmcDevice, String> {
+fn volume_device<B: Board + 'static>(ctx: &Context<B>, dev: &str) -> Result<SdmmcDevice, String> {
     let registry = ctx.registry.borrow();
     let entry = registry
         .get(dev)
@@ -38,7 +41,11 @@ fn fat_error(e: impl core::fmt::Debug) -> String {
 }
 
 /// List directory `dir` (a `/`-separated path of 8.3 names).
-pub(super) fn ls(ctx: &Context, dev: &str, dir: &str) -> Result<String, String> {
+pub(super) fn ls<B: Board + 'static>(
+    ctx: &Context<B>,
+    dev: &str,
+    dir: &str,
+) -> Result<String, String> {
     let mgr: VolumeManager<_, _> =
         VolumeManager::new(volume_device(ctx, dev)?, FixedTime::default());
     let volume = mgr.open_volume(VolumeIdx(0)).map_err(fat_error)?;
@@ -67,7 +74,11 @@ pub(super) fn ls(ctx: &Context, dev: &str, dir: &str) -> Result<String, String> 
 }
 
 /// Print file `path` (at most 1 MiB; the USB functions keep running meanwhile).
-pub(super) fn cat(ctx: &Context, dev: &str, path: &str) -> Result<String, String> {
+pub(super) fn cat<B: Board + 'static>(
+    ctx: &Context<B>,
+    dev: &str,
+    path: &str,
+) -> Result<String, String> {
     let mgr: VolumeManager<_, _> =
         VolumeManager::new(volume_device(ctx, dev)?, FixedTime::default());
     let volume = mgr.open_volume(VolumeIdx(0)).map_err(fat_error)?;

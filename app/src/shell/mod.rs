@@ -2,29 +2,32 @@
 //! sandbox — and the USB serial port), each with its own line editor.
 
 mod editor;
+#[cfg(feature = "fat")]
 mod fat;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::string::{String, ToString};
-use std::vec::Vec;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use lunbox_gadget::ums::UmsControl;
 use lunbox_platform::coroutine;
 use lunbox_storage::Registry;
 
-use lunbox_config::{Config, FileStore, List};
+use lunbox_config::{Config, List};
 
+use crate::board::Board;
 use crate::gadget::{Gadgets, Spec};
 
-pub(crate) use editor::{Editor, Event};
+pub use editor::{Editor, Event};
 
 /// The prompt.
-pub(crate) const PROMPT: &str = "lunbox> ";
+pub const PROMPT: &str = "lunbox> ";
 
 /// What the shell asks its caller to do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     /// Read the next command.
     Continue,
     /// Quit lunbox.
@@ -34,18 +37,18 @@ pub(crate) enum Action {
 }
 
 /// What commands act on.
-pub(crate) struct Context {
+pub struct Context<B: Board> {
     /// The gadget: its functions, LUNs and serial port.
-    pub(crate) gadgets: Rc<Gadgets>,
+    pub gadgets: Rc<Gadgets<B>>,
     /// Block devices and partitions.
-    pub(crate) registry: Rc<RefCell<Registry>>,
+    pub registry: Rc<RefCell<Registry>>,
     /// The configuration being edited (what `usbgadget` starts).
-    pub(crate) config: RefCell<Config>,
+    pub config: RefCell<Config>,
     /// Where `config save`/`config load` keep it.
-    pub(crate) store: RefCell<FileStore>,
+    pub store: RefCell<B::Store>,
 }
 
-impl Context {
+impl<B: Board + 'static> Context<B> {
     fn control(&self) -> Result<UmsControl, String> {
         self.gadgets.control().ok_or_else(|| {
             String::from("mass storage is not running (start it: usbgadget -S LIST)")
@@ -108,6 +111,16 @@ const COMMANDS: &[Help] = &[
         usage: "threads [-t]",
     },
     Help {
+        name: "mem",
+        summary: "heap use",
+        usage: "mem",
+    },
+    Help {
+        name: "uptime",
+        summary: "time since start",
+        usage: "uptime",
+    },
+    Help {
         name: "usbgadget",
         summary: "start, rebuild or stop the USB gadget",
         usage: "usbgadget                 start the gadget from the configuration (see config)\n\
@@ -135,7 +148,7 @@ const COMMANDS: &[Help] = &[
     Help {
         name: "fw",
         summary: "firmware slots: status, confirm a new firmware, allow downgrades",
-        usage: crate::update::console::USAGE,
+        usage: "fw [ARGS]",
     },
     Help {
         name: "detach",
@@ -154,33 +167,36 @@ const COMMANDS: &[Help] = &[
     },
 ];
 
-/// Command names starting with `prefix` (tab completion).
-pub(crate) fn complete(prefix: &str) -> Vec<&'static str> {
+/// The commands this build has (`ls` and `cat` need the `fat` feature).
+fn commands() -> impl Iterator<Item = &'static Help> {
     COMMANDS
         .iter()
+        .filter(|c| cfg!(feature = "fat") || !matches!(c.name, "ls" | "cat"))
+}
+
+/// Command names starting with `prefix` (tab completion).
+pub fn complete(prefix: &str) -> Vec<&'static str> {
+    commands()
         .map(|c| c.name)
         .filter(|n| n.starts_with(prefix))
         .collect()
 }
 
 /// Run one command line; returns its output (lines separated by `\n`) and what to do next.
-pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
+pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Action) {
     let words: Vec<&str> = line.split_whitespace().collect();
     // Console commands run in command context: work that must not overlap waits.
     let _guard = coroutine::command_context();
     let result = match words.as_slice() {
         [] => Ok(String::new()),
         ["help"] | ["?"] => Ok(help_all()),
-        ["help", cmd] => help_one(cmd),
-        ["version"] => Ok(crate::update::version_line()),
+        ["help", cmd] => help_one(ctx, cmd),
+        ["version"] => Ok(ctx.gadgets.board().version_line()),
         ["exit"] | ["quit"] => return (String::new(), Action::Exit),
         ["reset"] => return (String::new(), Action::Reset),
-        ["detach"] => {
-            ctx.gadgets.detach();
-            Ok("host detached".to_string())
-        }
+        ["detach"] => ctx.gadgets.detach().map(|()| "host detached".to_string()),
         ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
-        ["fw", rest @ ..] => crate::update::console::fw(rest),
+        ["fw", rest @ ..] => ctx.gadgets.board().fw(rest),
         ["config"] | ["config", "show"] => {
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
@@ -195,15 +211,27 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
         ["part", disk] => part(ctx, disk),
         ["lun"] => luns(ctx),
         ["lun", rest @ ..] => lun(ctx, rest),
+        #[cfg(feature = "fat")]
         ["ls", dev] => fat::ls(ctx, dev, "/"),
+        #[cfg(feature = "fat")]
         ["ls", dev, dir] => fat::ls(ctx, dev, dir),
+        #[cfg(feature = "fat")]
         ["cat", dev, file] => fat::cat(ctx, dev, file),
+        ["mem"] => match ctx.gadgets.board().heap_usage() {
+            Some((used, free)) => Ok(format!(
+                "heap: {} used, {} free",
+                size(used as u64),
+                size(free as u64)
+            )),
+            None => Err(String::from("this board does not count its heap")),
+        },
+        ["uptime"] => Ok(uptime()),
         ["threads"] => Ok(threads()),
         ["threads", "-t"] => coroutine::self_test(200_000)
             .map(|r| r.to_string())
             .map_err(String::from),
-        [cmd, ..] => match COMMANDS.iter().find(|c| c.name == *cmd) {
-            Some(h) => Err(format!("wrong arguments; usage:\n{}", h.usage)),
+        [cmd, ..] => match commands().find(|c| c.name == *cmd) {
+            Some(h) => Err(format!("wrong arguments; usage:\n{}", usage(ctx, h))),
             None => Err(format!(
                 "unknown command '{cmd}' (type 'help' for the list)"
             )),
@@ -218,21 +246,29 @@ pub(crate) fn execute(ctx: &Context, line: &str) -> (String, Action) {
 
 fn help_all() -> String {
     let mut out = String::from("commands (help COMMAND for details):");
-    for c in COMMANDS {
+    for c in commands() {
         out.push_str(&format!("\n  {:<9} {}", c.name, c.summary));
     }
     out
 }
 
-fn help_one(cmd: &str) -> Result<String, String> {
-    COMMANDS
-        .iter()
+/// A command's usage text (the board's for `fw`).
+fn usage<B: Board + 'static>(ctx: &Context<B>, h: &Help) -> &'static str {
+    if h.name == "fw" {
+        ctx.gadgets.board().fw_usage()
+    } else {
+        h.usage
+    }
+}
+
+fn help_one<B: Board + 'static>(ctx: &Context<B>, cmd: &str) -> Result<String, String> {
+    commands()
         .find(|c| c.name == cmd)
-        .map(|c| format!("{} - {}\nusage: {}", c.name, c.summary, c.usage))
+        .map(|c| format!("{} - {}\nusage: {}", c.name, c.summary, usage(ctx, c)))
         .ok_or_else(|| format!("no command '{cmd}' (type 'help' for the list)"))
 }
 
-fn devinfo(ctx: &Context) -> String {
+fn devinfo<B: Board + 'static>(ctx: &Context<B>) -> String {
     let mut out = String::from("name           size          ro  what");
     for d in ctx.registry.borrow().list() {
         let mut what = d.description.clone();
@@ -253,7 +289,7 @@ fn devinfo(ctx: &Context) -> String {
     out
 }
 
-fn part(ctx: &Context, disk: &str) -> Result<String, String> {
+fn part<B: Board + 'static>(ctx: &Context<B>, disk: &str) -> Result<String, String> {
     let n = ctx
         .registry
         .borrow_mut()
@@ -281,15 +317,22 @@ fn part(ctx: &Context, disk: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn size(bytes: u64) -> String {
+/// `bytes` for people: `1.5 GiB`, `64.0 MiB`, `448 KiB` (integer arithmetic: no float
+/// formatting code in the firmware).
+pub fn size(bytes: u64) -> String {
+    let tenths = |unit: u32| {
+        // In 1/1024 of the unit, so that the arithmetic stays within u64.
+        let t = ((bytes >> (unit - 10)) * 10 + 512) >> 10;
+        format!("{}.{}", t / 10, t % 10)
+    };
     match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)),
+        b if b >= 1 << 30 => format!("{} GiB", tenths(30)),
+        b if b >= 1 << 20 => format!("{} MiB", tenths(20)),
         b => format!("{} KiB", b >> 10),
     }
 }
 
-fn luns(ctx: &Context) -> Result<String, String> {
+fn luns<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let mut out = String::from("LUN  medium         size          flags");
     for l in ctx.control()?.list() {
         let mut flags = Vec::new();
@@ -319,7 +362,7 @@ fn luns(ctx: &Context) -> Result<String, String> {
     Ok(out)
 }
 
-fn lun_number(ctx: &Context, n: &str) -> Result<usize, String> {
+fn lun_number<B: Board + 'static>(ctx: &Context<B>, n: &str) -> Result<usize, String> {
     let count = ctx.control()?.lun_count();
     match n.parse::<usize>() {
         Ok(v) if v < count => Ok(v),
@@ -327,7 +370,7 @@ fn lun_number(ctx: &Context, n: &str) -> Result<usize, String> {
     }
 }
 
-fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
+fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, String> {
     let force = args.last() == Some(&"-f");
     let args = if force { &args[..args.len() - 1] } else { args };
     let c = &ctx.control()?;
@@ -348,7 +391,7 @@ fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
             .set_read_only(lun_number(ctx, n)?, false)
             .map_err(|e| e.to_string()),
         _ => {
-            return help_one("lun")
+            return help_one(ctx, "lun")
                 .map(|h| format!("wrong arguments\n{h}"))
                 .and_then(Err);
         }
@@ -357,7 +400,13 @@ fn lun(ctx: &Context, args: &[&str]) -> Result<String, String> {
     luns(ctx)
 }
 
-fn add(ctx: &Context, lun: usize, dev: &str, ro: bool, force: bool) -> Result<(), String> {
+fn add<B: Board + 'static>(
+    ctx: &Context<B>,
+    lun: usize,
+    dev: &str,
+    ro: bool,
+    force: bool,
+) -> Result<(), String> {
     let device = ctx
         .registry
         .borrow()
@@ -366,6 +415,17 @@ fn add(ctx: &Context, lun: usize, dev: &str, ro: bool, force: bool) -> Result<()
     ctx.control()?
         .set_backend(lun, device, dev, ro, force)
         .map_err(|e| e.to_string())
+}
+
+fn uptime() -> String {
+    let ms = coroutine::now().as_nanos() / 1_000_000;
+    format!(
+        "up {}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 fn threads() -> String {
@@ -385,7 +445,7 @@ fn threads() -> String {
 }
 
 /// `usbgadget`: start from the configuration, or from `-S LIST` / `-a`; `-s` shows, `-d` stops.
-fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
+fn usbgadget<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, String> {
     let show = |spec: Option<Spec>| match spec {
         None => String::from("the gadget is stopped"),
         Some(s) => {
@@ -407,7 +467,7 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
     match args {
         ["-s"] => Ok(show(ctx.gadgets.spec())),
         ["-d"] => {
-            ctx.gadgets.stop();
+            ctx.gadgets.stop()?;
             Ok(show(None))
         }
         [] => {
@@ -451,7 +511,7 @@ fn usbgadget(ctx: &Context, args: &[&str]) -> Result<String, String> {
 }
 
 /// `config set KEY=VALUE`: replace one line of the configuration text and parse it again.
-fn config_set(ctx: &Context, line: &str) -> Result<String, String> {
+fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String, String> {
     let line = line.trim();
     let (key, _) = line
         .split_once('=')
@@ -485,7 +545,7 @@ fn config_set(ctx: &Context, line: &str) -> Result<String, String> {
     ))
 }
 
-fn config_save(ctx: &Context) -> Result<String, String> {
+fn config_save<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let config = ctx.config.borrow().clone();
     let written =
         lunbox_config::save(&mut *ctx.store.borrow_mut(), &config).map_err(|e| e.to_string())?;
@@ -495,7 +555,7 @@ fn config_save(ctx: &Context) -> Result<String, String> {
     ))
 }
 
-fn config_load(ctx: &Context) -> Result<String, String> {
+fn config_load<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let loaded = lunbox_config::load(&mut *ctx.store.borrow_mut()).map_err(|e| e.to_string())?;
     match loaded {
         None => Err(String::from("nothing saved yet (config save)")),
@@ -503,5 +563,37 @@ fn config_load(ctx: &Context) -> Result<String, String> {
             *ctx.config.borrow_mut() = config;
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(0), "0 KiB");
+        assert_eq!(size(448 * 1024), "448 KiB");
+        assert_eq!(size(1 << 20), "1.0 MiB");
+        assert_eq!(size(64 << 20), "64.0 MiB");
+        assert_eq!(size((1 << 20) + (1 << 19)), "1.5 MiB");
+        // Rounded to the nearest tenth: 1.96 MiB is 2.0 MiB.
+        assert_eq!(size(2_055_209), "2.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(size(u64::MAX), "17179869184.0 GiB");
+    }
+
+    #[test]
+    fn completion_lists_only_the_commands_this_build_has() {
+        assert_eq!(complete("us"), vec!["usbgadget"]);
+        assert_eq!(complete("c"), {
+            let mut v = vec!["config"];
+            if cfg!(feature = "fat") {
+                v.insert(0, "cat");
+            }
+            v
+        });
+        assert!(complete("zz").is_empty());
     }
 }

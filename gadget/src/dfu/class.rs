@@ -16,8 +16,8 @@ use super::protocol::{
 };
 use super::{DfuTarget, Progress};
 
-/// Most targets (alternate settings) one interface carries: the whole configuration
-/// descriptor has to fit usb-device's 256-byte control buffer (see the module docs).
+/// Most targets (alternate settings) one interface carries: with them the whole configuration
+/// descriptor fits 256 bytes, well within usb-device's control buffer (see the module docs).
 pub const MAX_TARGETS: usize = 16;
 
 /// bwPollTimeout when the host asks before the target even started (cannot happen with

@@ -19,13 +19,19 @@
 //! bitManifestationTolerant (the device keeps answering after manifestation, so
 //! dfuMANIFEST-WAIT-RESET is never used); bitWillDetach clear (DETACH has nothing to do in
 //! DFU mode, see below). wDetachTimeOut [`DETACH_TIMEOUT_MS`], wTransferSize
-//! [`TRANSFER_SIZE`] = 256 (usb-device's control buffer with `control-buffer-256`),
-//! bcdDFUVersion 0110h.
+//! [`TRANSFER_SIZE`] = 4096: usb-device's control buffer with `control-buffer-4096`, a
+//! feature of lunbox's patched usb-device 0.3.2 (`third_party/usb-device/LUNBOX-PATCH.md`;
+//! upstream stops at 256 bytes). The host pays a round trip for each DNLOAD and each
+//! GETSTATUS, so the block size sets the download rate over USB/IP (256-byte blocks gave
+//! `dfu-util -D` about 200 KB/s). 4096 is also the most libusb (`dfu-util`) moves in one
+//! control transfer. The buffer costs 3.75 KiB more RAM than the 256-byte one, inside the
+//! `UsbDevice`, and [`DfuClass`] keeps a block buffer of the same size (allocated when it is
+//! built).
 //!
-//! The configuration descriptor is built in the same 256-byte control buffer, so the
-//! targets are limited to [`MAX_TARGETS`] = 16 (9 bytes per alternate setting plus the
-//! 9-byte functional descriptor): with the mass-storage and CDC-ACM functions that fills the
-//! buffer.
+//! The configuration descriptor is built in the same control buffer. The targets are limited
+//! to [`MAX_TARGETS`] = 16 (9 bytes per alternate setting plus the 9-byte functional
+//! descriptor): with the mass-storage and CDC-ACM functions that still fits 256 bytes, the
+//! buffer this limit was set for.
 //!
 //! # State machine
 //!
@@ -64,10 +70,11 @@
 //!   first error is the interesting one); elsewhere the status becomes errSTALLEDPKT.
 //! - An error during a download (a target error or a stalled request) ends the download:
 //!   the target's [`DfuTarget::abort`] runs.
-//! - DNLOAD longer than wTransferSize never reaches the class: usb-device drops a control
-//!   OUT transfer that does not fit its buffer (the host sees the transfer fail), and the
-//!   DFU state does not change. UPLOAD with wLength 0 or above wTransferSize stalls
-//!   (errSTALLEDPKT).
+//! - DNLOAD longer than wTransferSize never reaches the class: wTransferSize is
+//!   usb-device's whole control buffer, and usb-device refuses a control OUT transfer that
+//!   does not fit it (the data stage stalls, so the host sees the transfer fail; over USB/IP
+//!   the URB ends with EPIPE), and the DFU state does not change. UPLOAD with wLength 0 or
+//!   above wTransferSize stalls (errSTALLEDPKT).
 //! - Downloads and uploads are sequential: the byte offset is the sum of the earlier
 //!   blocks' lengths (wValue, the block number, is not used to place data).
 //! - DETACH in dfuIDLE is accepted and does nothing: this interface is always in DFU mode,
@@ -93,7 +100,11 @@
 //! functions in between; while [`DfuClass::is_busy`] it must not sleep). GETSTATUS reports
 //! the job's progress: done gives dfuDNLOAD-IDLE / dfuIDLE with bwPollTimeout 0 (nothing
 //! left to wait for); unfinished gives dfuDNBUSY / dfuMANIFEST with the target's estimate of
-//! the time the rest needs.
+//! the time the rest needs. A block or a manifestation the target finished in its first step
+//! (every block written to a [`BlockTarget`], direct or safe) is therefore answered with 0:
+//! `dfu-util` 0.11 sleeps bwPollTimeout after a GETSTATUS that does not end the block's wait,
+//! and after the GETSTATUS that follows its ABORT, so a non-zero value for work already done
+//! would only slow the download.
 //!
 //! UPLOAD has to be answered inside `control_in` (usb-device cannot defer a control IN), so
 //! [`DfuTarget::read`] runs there. Both may wait for a device's mutex: every user of a

@@ -15,8 +15,10 @@ pub const DESCRIPTOR_FUNCTIONAL: u8 = 0x21;
 /// bcdDFUVersion: DFU 1.1.
 pub const DFU_VERSION: u16 = 0x0110;
 /// wTransferSize: the most a DNLOAD or UPLOAD moves, which is usb-device's control buffer
-/// with its `control-buffer-256` feature (enabled by this crate).
-pub const TRANSFER_SIZE: u16 = 256;
+/// with its `control-buffer-4096` feature (enabled by this crate; a lunbox patch of
+/// usb-device 0.3.2, see `third_party/usb-device/LUNBOX-PATCH.md`). Each block costs the host
+/// a DNLOAD and a GETSTATUS round trip, so the block size sets the download rate over USB/IP.
+pub const TRANSFER_SIZE: u16 = 4096;
 /// wDetachTimeOut in milliseconds. Only meaningful for a runtime-mode interface: in DFU mode
 /// DETACH has nothing to do (see [`DfuClass`](super::DfuClass)).
 pub const DETACH_TIMEOUT_MS: u16 = 1000;

@@ -30,6 +30,7 @@ compile_error!(
 );
 
 mod fault;
+pub mod flash;
 pub mod heap;
 pub mod logic;
 pub mod machine;

@@ -122,7 +122,7 @@ pub(super) fn read_mbr(
         check_layout(&all, 1, disk_blocks - 1)?;
         parts.extend(logicals);
     }
-    parts.sort_by_key(|p| p.index);
+    parts.sort_unstable_by_key(|p| p.index);
     Ok(PartitionTable {
         scheme: Scheme::Mbr,
         partitions: parts,

@@ -209,7 +209,7 @@ fn check_layout(parts: &[Partition], first: u64, last: u64) -> Result<(), Partit
         }
     }
     let mut sorted: Vec<&Partition> = parts.iter().collect();
-    sorted.sort_by_key(|p| p.start);
+    sorted.sort_unstable_by_key(|p| p.start);
     for pair in sorted.windows(2) {
         if pair[0].start + pair[0].blocks > pair[1].start {
             let (a, b) = (

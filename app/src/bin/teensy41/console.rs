@@ -2,8 +2,8 @@
 //! port (CDC-ACM) at the same time, each with its own line buffer. It runs in the main
 //! context and sleeps until either terminal has input.
 //!
-//! This is the MCU's own, smaller command set until the sandbox shell (app/src/shell, std
-//! only today) can be shared: see docs/teensy41.md.
+//! This is the MCU's own, smaller command set: the shared app (`lunbox::shell`,
+//! `lunbox::console`) does not fit the flash budget yet, see docs/teensy41.md.
 
 use alloc::format;
 use alloc::rc::Rc;

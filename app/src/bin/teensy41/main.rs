@@ -39,7 +39,7 @@ const VID_PID: (u16, u16) = (0x1209, 0x0001);
 /// Stacks: the mass-storage function runs SCSI and the storage drivers (embedded-sdmmc on
 /// SPI) on its own; the poller runs usb-device's control handling and DFU's block writes.
 const UMS_STACK: usize = 16 * 1024;
-const USB_STACK: usize = 12 * 1024;
+const USB_STACK: usize = 16 * 1024;
 const LED_STACK: usize = 2 * 1024;
 
 /// Log a line on the UART.

@@ -8,7 +8,7 @@ source /pc/lib.sh
 set -u
 
 dmesg -C
-# A small RAM disk: a DFU upload moves 256 bytes per control transfer.
+# A small RAM disk: a DFU upload moves 4 KiB per control transfer, each a USB/IP round trip.
 lb_start --ram-mib 2
 lb_cmd 'usbgadget -S img0,ram0 -D firmware(firmware)r,img0.0(part),ram0(ram0)r -a'
 attach 2

@@ -1,10 +1,17 @@
 //! The sandbox composition: state directory, LUN backends, the USB device over USB/IP, and
-//! the coroutines (USB controller poller, mass storage, console).
+//! the shared app (gadget, console) on them.
+
+mod board;
+mod stdio;
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
+use lunbox::console::Console;
+use lunbox::gadget::Gadgets;
+use lunbox::shell::{Action, Context};
 use lunbox_platform::coroutine;
 use lunbox_platform::sandbox::usbip::proto::DeviceInfo;
 use lunbox_platform::sandbox::usbip::{BUS_ID, UsbipServer};
@@ -12,10 +19,8 @@ use lunbox_platform::sandbox::{SandboxMachine, Source};
 use lunbox_storage::{FileDisk, RamDisk, Registry, share};
 
 use crate::Options;
-use crate::console::{Console, Outcome};
-use crate::gadget::Gadgets;
-use crate::shell::Context;
 use crate::state;
+use board::SandboxBoard;
 use lunbox_config::{Entry, FileStore, Flag};
 
 /// Log a line to stderr.
@@ -108,12 +113,16 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     machine.watch(usb_source.clone());
     let console_source = Source::new();
     let registry = Rc::new(RefCell::new(registry));
-    let gadgets = Rc::new(Gadgets::new(
+    let board = Rc::new(SandboxBoard::new(
         server,
+        usb_source.clone(),
+        &options.state_dir,
+    ));
+    let gadgets = Rc::new(Gadgets::new(
+        board,
         registry.clone(),
-        usb_source,
-        console_source.clone(),
-        options.state_dir.clone(),
+        usb_source.ready.clone(),
+        console_source.ready.clone(),
     ));
     // The saved configuration (autostart), or the defaults: every disk above on its LUN.
     let mut store = FileStore::new(&options.state_dir);
@@ -175,10 +184,16 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         config: RefCell::new(config),
         store: RefCell::new(store),
     };
-    let console = Console::new(ctx, &machine, console_source);
+    console_source
+        .fds
+        .borrow_mut()
+        .push(io::stdin().as_raw_fd());
+    machine.watch(console_source.clone());
+    let mut console = Console::new(ctx, stdio::Stdio::new(), console_source.ready.clone(), None);
     let outcome = console.run();
-    gadgets.stop();
-    if outcome == Outcome::Reset {
+    drop(console);
+    let _ = gadgets.stop();
+    if outcome == Action::Reset {
         return Err(lunbox_platform::sandbox::os::reexec());
     }
     Ok(())

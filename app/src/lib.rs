@@ -1,0 +1,17 @@
+//! lunbox's application: the composition every board shares. The gadget manager and its USB
+//! controller poller ([`gadget`]), the console shell ([`shell`]) and the console serving it on
+//! the board's terminal and the USB serial port ([`console`]). A board plugs in through
+//! [`board::Board`] and [`board::Terminal`]; the binaries are wiring: `lunbox` (the sandbox,
+//! `src/main.rs`) and `lunbox-teensy41` (`src/bin/teensy41/`).
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod board;
+pub mod console;
+pub mod gadget;
+pub mod shell;
