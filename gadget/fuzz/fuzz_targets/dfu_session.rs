@@ -59,8 +59,8 @@ fn contents(dev: &DeviceRef) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let direct = share(RamDisk::new(8).unwrap());
-    let safe = share(RamDisk::new(8).unwrap());
+    let direct = share(RamDisk::new(16).unwrap());
+    let safe = share(RamDisk::new(16).unwrap());
     let mut ro_disk = RamDisk::from_image(vec![0x5A; 4096]).unwrap();
     ro_disk.set_read_only(true);
     let ro = share(ro_disk);
@@ -88,13 +88,14 @@ fuzz_target!(|data: &[u8]| {
         let (a, b, c) = (op[1], op[2], op[3]);
         let len = u16::from_le_bytes([b, c]);
         match op[0] % 12 {
-            // DNLOAD: at most wTransferSize (longer ones never reach the class).
+            // DNLOAD: up to one byte over wTransferSize (4096; longer ones stall in usb-device's
+            // control pipe and never reach the class).
             0 | 1 => {
-                let n = usize::from(len % 257);
+                let n = usize::from(len % 4098);
                 let _ = out(&mut host, 1, a.into(), &vec![a; n]);
             }
             2 => {
-                let _ = inp(&mut host, 2, len % 300);
+                let _ = inp(&mut host, 2, len % 4200);
             }
             3 => {
                 let _ = inp(&mut host, 5, 1);
@@ -176,12 +177,14 @@ fuzz_target!(|data: &[u8]| {
         &[],
     )
     .expect("SET_INTERFACE in dfuIDLE");
-    let image: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-    for (i, chunk) in image.chunks(256).enumerate() {
+    // Full wTransferSize blocks and a short last one.
+    let image: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
+    let blocks = image.chunks(4096).count();
+    for (i, chunk) in image.chunks(4096).enumerate() {
         out(&mut host, 1, i as u16, chunk).expect("DNLOAD");
         assert_eq!(status(&mut host).state, DfuState::DnloadIdle);
     }
-    out(&mut host, 1, 4, &[]).expect("zero-length DNLOAD");
+    out(&mut host, 1, blocks as u16, &[]).expect("zero-length DNLOAD");
     assert_eq!(status(&mut host).state, DfuState::Idle);
-    assert_eq!(contents(&direct)[..1000], image[..]);
+    assert_eq!(contents(&direct)[..6000], image[..]);
 });

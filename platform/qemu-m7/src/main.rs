@@ -1,6 +1,7 @@
 //! lunbox's coroutine runtime on a Cortex-M7 under QEMU (`mps2-an500`): the context switch
 //! keeps r4–r11, s16–s31/d8–d15 and FPSCR per coroutine, and the scheduler works on the MCU
-//! build (no std, no unwinding, SysTick clock).
+//! build (no std, no unwinding, SysTick clock); with the `ed25519` feature (default),
+//! firmware-image signature verification works there too (`ed25519`).
 //!
 //! Prints one line per test and a closing `qemu-m7: N passed, M failed`, then exits QEMU
 //! through semihosting: status 0 only if every test passed. A panic, a HardFault or any other
@@ -19,6 +20,8 @@ compile_error!(
 extern crate alloc;
 
 mod clock;
+#[cfg(feature = "ed25519")]
+mod ed25519;
 mod fault;
 mod regs;
 mod sched;
@@ -98,6 +101,16 @@ const TESTS: &[Test] = &[
     Test {
         name: "coroutine::self_test(10_000)",
         run: sched::self_test,
+    },
+    #[cfg(feature = "ed25519")]
+    Test {
+        name: "sha-256 (sha2 0.10, no std) of FIPS 180-2 examples",
+        run: ed25519::sha256_vectors,
+    },
+    #[cfg(feature = "ed25519")]
+    Test {
+        name: "ed25519 verify_strict: RFC 8032 tests 2, 3; flipped bits refused",
+        run: ed25519::verify_strict,
     },
 ];
 

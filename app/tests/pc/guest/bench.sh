@@ -136,29 +136,21 @@ expect_eq "sha256 of the DFU image read through mass storage" "$(sha /tmp/dfu16.
 rm -f /tmp/dfu16.bin /tmp/dfu16.back
 
 say "console latency on ttyACM0 ('version' to the next prompt), idle and while dd writes"
-# ms_since T0: milliseconds since $EPOCHREALTIME value T0.
-ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'; }
 # pct FILE P: the P-th percentile of the numbers in FILE (nearest rank).
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int((p * NR + 99) / 100); if (i < 1) i = 1; print v[i] }'; }
-# sample FILE: one command, its time to the prompt appended to FILE.
-sample() {
-    local t0 junk
-    t0=$EPOCHREALTIME
-    printf 'version\r' >&4
-    IFS= read -r -t 5 -d '>' -u 4 junk || fail "no prompt on ttyACM0 within 5 s"
-    ms_since "$t0" >>"$1"
-}
+# Timed by acm_latency (app/examples/acm_latency.rs): 'version' + CR, then read up to the
+# next prompt, one line in ms per command (bash's byte-wise reads measured bash, not lunbox).
 LAT=''
 if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo; then
     exec 4<>/dev/ttyACM0
     sleep 0.5
     while IFS= read -r -t 1 -d '>' -u 4 junk; do :; done # the greeting
     rm -f /tmp/lat.idle /tmp/lat.load
-    for _ in $(seq 50); do sample /tmp/lat.idle; done
+    acm_latency /dev/ttyACM0 200 >/tmp/lat.idle || fail "console latency probe (idle) failed"
     dd if=/dev/zero of="/dev/$DEV1" bs=1M count=$MiB oflag=direct conv=notrunc 2>/tmp/dd.load &
     ddpid=$!
     sleep 0.5
-    while kill -0 "$ddpid" 2>/dev/null; do sample /tmp/lat.load; done
+    acm_latency /dev/ttyACM0 while "$ddpid" >/tmp/lat.load || fail "console latency probe (under dd) failed"
     wait "$ddpid" || fail "dd under console load failed"
     DW=$(mbps "$(cat /tmp/dd.load)")
     exec 4>&-
