@@ -138,10 +138,17 @@ fn real_overflow_past_the_canary_faults_on_the_guard_page() {
     use std::os::unix::process::ExitStatusExt;
     let out = run_child("real_overflow_past_the_canary_faults_on_the_guard_page");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGSEGV),
         "killed by the guard page: {out:?}"
     );
     assert!(!stdout.contains("survived"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "stack overflow in coroutine 'bottomless' (it ran into its stack's guard page at 0x"
+        ),
+        "the fault names the coroutine: {stderr}"
+    );
 }

@@ -21,6 +21,8 @@ mod arch;
 mod command;
 mod completion;
 mod global;
+#[cfg(all(feature = "std", unix))]
+mod guard;
 mod machine;
 mod mutex;
 mod scheduler;

@@ -274,7 +274,7 @@ impl Scheduler {
         body: Box<dyn FnOnce()>,
         shared: Rc<Shared>,
     ) -> CoroutineId {
-        let stack = Stack::new(stack_size);
+        let stack = Stack::new(stack_size, &name);
         // SAFETY: `top` ends the stack's allocation, which is aligned to 16 and at least
         // MIN_STACK_SIZE bytes; the stack lives in the task record until the coroutine finished.
         let sp = unsafe { arch::init_stack(stack.top(), coroutine_entry, 0) };

@@ -149,7 +149,7 @@ pub fn raw_switch_time(round_trips: u64) -> Duration {
         }
     }
 
-    let stack = Stack::new(MIN_STACK_SIZE * 4);
+    let stack = Stack::new(MIN_STACK_SIZE * 4, "selftest-switch");
     let mut pair = Pair { main: 0, other: 0 };
     let arg = &raw mut pair as usize;
     // SAFETY: the stack is ours, aligned and big enough, and lives until after the last switch.

@@ -32,13 +32,16 @@ const _: () = assert!(ALIGN.is_multiple_of(super::arch::STACK_ALIGN));
 pub(crate) struct Stack {
     base: NonNull<u8>,
     size: usize,
+    /// The guard page's entry in the fault reporter (std unix hosts).
+    _guard: memory::Guard,
 }
 
 impl Stack {
     /// Allocate and paint a stack of `size` bytes (rounded up to 16, or to whole pages where
-    /// there is a guard page; at least [`MIN_STACK_SIZE`]).
-    pub(crate) fn new(size: usize) -> Stack {
-        let (base, size) = memory::allocate(size.max(MIN_STACK_SIZE));
+    /// there is a guard page; at least [`MIN_STACK_SIZE`]) for coroutine `name` (named when
+    /// an overflow hits the guard page).
+    pub(crate) fn new(size: usize, name: &str) -> Stack {
+        let (base, size, guard) = memory::allocate(size.max(MIN_STACK_SIZE), name);
         // SAFETY: the allocation is `size` bytes long and exclusively ours.
         unsafe { base.as_ptr().write_bytes(PAINT, size) };
         let canary = base.as_ptr().cast::<u32>();
@@ -47,7 +50,11 @@ impl Stack {
             // bounds and aligned.
             unsafe { canary.wrapping_add(i).write(CANARY) };
         }
-        Stack { base, size }
+        Stack {
+            base,
+            size,
+            _guard: guard,
+        }
     }
 
     /// Size in bytes (canary included).
@@ -115,6 +122,9 @@ mod memory {
 
     use super::ALIGN;
 
+    /// No guard page here.
+    pub(super) type Guard = ();
+
     fn layout(size: usize) -> Layout {
         match Layout::from_size_align(size, ALIGN) {
             Ok(layout) => layout,
@@ -122,15 +132,15 @@ mod memory {
         }
     }
 
-    /// `(base, size)` of a fresh, 16-byte aligned allocation of at least `size` bytes.
-    pub(super) fn allocate(size: usize) -> (NonNull<u8>, usize) {
+    /// `(base, size, guard)` of a fresh, 16-byte aligned allocation of at least `size` bytes.
+    pub(super) fn allocate(size: usize, _name: &str) -> (NonNull<u8>, usize, Guard) {
         let layout = layout(size.next_multiple_of(ALIGN));
         // SAFETY: `layout` has a non-zero size (the caller asks for at least MIN_STACK_SIZE).
         let ptr = unsafe { alloc(layout) };
         let Some(base) = NonNull::new(ptr) else {
             handle_alloc_error(layout)
         };
-        (base, layout.size())
+        (base, layout.size(), ())
     }
 
     /// Release memory from [`allocate`].
@@ -148,15 +158,18 @@ mod memory {
 mod memory {
     use core::ptr::{NonNull, null_mut};
 
+    /// The guard page's registration with the fault reporter.
+    pub(super) type Guard = crate::coroutine::guard::Registration;
+
     fn page_size() -> usize {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         usize::try_from(page).unwrap_or(4096)
     }
 
-    /// `(base, size)` of fresh page-aligned memory of at least `size` bytes, with an
-    /// inaccessible guard page right below `base`.
-    pub(super) fn allocate(size: usize) -> (NonNull<u8>, usize) {
+    /// `(base, size, guard)` of fresh page-aligned memory of at least `size` bytes, with an
+    /// inaccessible guard page right below `base`, registered under `name`.
+    pub(super) fn allocate(size: usize, name: &str) -> (NonNull<u8>, usize, Guard) {
         let page = page_size();
         let size = size.next_multiple_of(page);
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
@@ -181,7 +194,8 @@ mod memory {
             "lunbox coroutines: cannot protect a stack guard page"
         );
         let base = map.cast::<u8>().wrapping_add(page);
-        (NonNull::new(base).expect("mmap returned null"), size)
+        let guard = crate::coroutine::guard::register(map as usize, page, name);
+        (NonNull::new(base).expect("mmap returned null"), size, guard)
     }
 
     /// Release memory from [`allocate`].

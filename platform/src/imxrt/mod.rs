@@ -156,6 +156,18 @@ impl Board {
     }
 }
 
+/// The chip's 64-bit unique id: OCOTP fuse words CFG0 (low) and CFG1 (high), read through
+/// their shadow registers (the boot ROM loads them; the OCOTP clock is on after reset). The
+/// firmware's USB serial number is made from it, so that two boards differ.
+pub fn unique_id() -> u64 {
+    // SAFETY: only reads OCOTP's shadow registers, which have no read side effects; nothing in
+    // the firmware writes OCOTP, so this second handle to the block cannot race a writer.
+    let ocotp = unsafe { ral::ocotp::OCOTP::instance() };
+    let low = ral::read_reg!(ral::ocotp, ocotp, CFG0);
+    let high = ral::read_reg!(ral::ocotp, ocotp, CFG1);
+    (u64::from(high) << 32) | u64::from(low)
+}
+
 /// Reset the board (the console's `reset`).
 pub fn reset() -> ! {
     cortex_m::peripheral::SCB::sys_reset()

@@ -30,7 +30,7 @@ use lunbox_gadget::dfu::{BlockTarget, DfuClass, DfuTarget, TargetFlags};
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig};
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::usb::Configured;
-use lunbox_platform::imxrt::{Board, Event, Uart, entry};
+use lunbox_platform::imxrt::{self, Board, Event, Uart, entry};
 use usb_device::class::UsbClass;
 use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid};
 
@@ -118,13 +118,17 @@ fn main() -> ! {
         Err(e) => panic!("DFU: {e}"),
     };
     let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
+    // The serial number: the chip's unique id, so that two boards on one PC differ. Leaked:
+    // usb-device keeps the strings as long as the device, which is forever.
+    let serial: &'static str =
+        Box::leak(format!("LB{:016X}", imxrt::unique_id()).into_boxed_str());
     let Ok(builder) = UsbDeviceBuilder::new(usb, UsbVidPid(VID_PID.0, VID_PID.1))
         .usb_rev(UsbRev::Usb200)
         .composite_with_iads()
         .strings(&[StringDescriptors::default()
             .manufacturer("lunbox")
             .product("lunbox USB gadget")
-            .serial_number("LUNBOX0001")])
+            .serial_number(serial)])
         .and_then(|b| b.max_packet_size_0(64))
     else {
         panic!("USB device descriptors rejected");

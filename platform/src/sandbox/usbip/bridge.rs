@@ -459,7 +459,6 @@ impl Bridge {
             }
             Control::Idle => Err(UsbError::WouldBlock),
             Control::Active => {
-                let mps = self.out[0].max_packet;
                 let Some(urb) = self.control_queue.front_mut() else {
                     return Err(UsbError::WouldBlock);
                 };
@@ -476,7 +475,10 @@ impl Bridge {
                 if urb.setup_in() || urb.pos >= urb.data.len() {
                     return Err(UsbError::WouldBlock);
                 }
-                let n = (urb.data.len() - urb.pos).min(mps);
+                // The rest of the data stage at once, not packet by packet: usb-device's control
+                // pipe takes any count up to its buffer, and a 4 KiB DFU block then costs one
+                // poll instead of 64.
+                let n = urb.data.len() - urb.pos;
                 if n > buf.len() {
                     // usb-device cannot take this data stage (larger than its control buffer):
                     // fail the request instead of leaving it hanging.
