@@ -2,6 +2,8 @@
 //! and a panic message names the coroutine it happened in. Each case runs this test binary
 //! again as a child process and inspects how it ended.
 
+#![cfg(feature = "std")]
+
 use std::process::{Command, Output};
 
 use lunbox_platform::coroutine::{self, Builder};

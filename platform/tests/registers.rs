@@ -5,6 +5,8 @@
 //! `yield_now` through the C ABI (so the registers must be preserved by the callee, i.e. by the
 //! switch), and reads them back, while other coroutines do the same with other values.
 
+#![cfg(feature = "std")]
+
 use std::arch::asm;
 
 use lunbox_platform::coroutine;

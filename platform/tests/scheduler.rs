@@ -1,6 +1,8 @@
 //! Host tests of the coroutine scheduler: ordering, sleeping on a fake clock, handles,
 //! deep stacks, many coroutines, inspection.
 
+#![cfg(feature = "std")]
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;

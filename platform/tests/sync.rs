@@ -1,5 +1,7 @@
 //! Host tests of the coroutine synchronisation primitives: Completion, Mutex, command context.
 
+#![cfg(feature = "std")]
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;

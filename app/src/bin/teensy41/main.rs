@@ -120,8 +120,7 @@ fn main() -> ! {
     let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
     // The serial number: the chip's unique id, so that two boards on one PC differ. Leaked:
     // usb-device keeps the strings as long as the device, which is forever.
-    let serial: &'static str =
-        Box::leak(format!("LB{:016X}", imxrt::unique_id()).into_boxed_str());
+    let serial: &'static str = Box::leak(format!("LB{:016X}", imxrt::unique_id()).into_boxed_str());
     let Ok(builder) = UsbDeviceBuilder::new(usb, UsbVidPid(VID_PID.0, VID_PID.1))
         .usb_rev(UsbRev::Usb200)
         .composite_with_iads()
