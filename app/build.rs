@@ -18,6 +18,15 @@ mod teensy41 {
     const FLASH_SIZE: usize = 8 * 1024 * 1024 - 256 * 1024;
     /// The linker script imxrt-rt writes to OUT_DIR (on the linker's search path).
     const SCRIPT: &str = "lunbox-teensy41.x";
+    /// The boot stage's flash (lunbox-update's `TEENSY41_BOOT_STAGE`) and its linker script.
+    const BOOT_STAGE: usize = 64 * 1024;
+    const BOOT_SCRIPT: &str = "lunbox-teensy41-boot.x";
+    /// The boot stage's stack: the swap copies through 256-byte buffers.
+    const BOOT_STACK: usize = 8 * 1024;
+    /// Where the firmware runs in the primary slot (lunbox-update's `Layout::TEENSY41`: the
+    /// slot at 0x1_0000, its first sector the image trailer), for `teensy41-ab`.
+    const SLOT_OFFSET: u32 = 0x1_1000;
+    const SLOT_SIZE: usize = 1024 * 1024 - 4096;
     /// Main stack (the coroutine runtime's main context: the console).
     const STACK: usize = 16 * 1024;
     /// Heap in DTCM: coroutine stacks, USB function buffers, device records.
@@ -33,7 +42,14 @@ mod teensy41 {
         // size-optimised one CI checks stays under the 128 KiB flash budget) and 320 KiB DTCM
         // for data, stack and heap, as teensy4-bsp splits it. OCRAM2 (512 KiB, not FlexRAM)
         // takes only `.uninit`: the RAM disk. See docs/teensy41.md.
-        RuntimeBuilder::from_flexspi(Family::Imxrt1060, FLASH_SIZE)
+        // With `teensy41-ab` the firmware is the primary slot's image, started by the boot
+        // stage; else the boot image the ROM starts.
+        let mut firmware = if cfg!(feature = "teensy41-ab") {
+            RuntimeBuilder::in_flash(Family::Imxrt1060, SLOT_SIZE, SLOT_OFFSET)
+        } else {
+            RuntimeBuilder::from_flexspi(Family::Imxrt1060, FLASH_SIZE)
+        };
+        firmware
             .flexram_banks(FlexRamBanks {
                 ocram: 0,
                 itcm: 6,
@@ -53,5 +69,28 @@ mod teensy41 {
             .build()
             .expect("imxrt-rt: the Teensy 4.1 memory map");
         println!("cargo:rustc-link-arg-bin=lunbox-teensy41=-T{SCRIPT}");
+
+        // The boot stage: a boot image of at most BOOT_STAGE bytes, code in ITCM, data and
+        // stack in DTCM, no heap.
+        RuntimeBuilder::from_flexspi(Family::Imxrt1060, BOOT_STAGE)
+            .flexram_banks(FlexRamBanks {
+                ocram: 0,
+                itcm: 6,
+                dtcm: 10,
+            })
+            .text(Memory::Itcm)
+            .vectors(Memory::Dtcm)
+            .rodata(Memory::Dtcm)
+            .data(Memory::Dtcm)
+            .bss(Memory::Dtcm)
+            .uninit(Memory::Dtcm)
+            .stack(Memory::Dtcm)
+            .stack_size(BOOT_STACK)
+            .heap(Memory::Dtcm)
+            .heap_size(0)
+            .linker_script_name(BOOT_SCRIPT)
+            .build()
+            .expect("imxrt-rt: the Teensy 4.1 boot stage's memory map");
+        println!("cargo:rustc-link-arg-bin=lunbox-teensy41-boot=-T{BOOT_SCRIPT}");
     }
 }

@@ -1,14 +1,14 @@
 //! The signed firmware image: a 128-byte header, the payload, and an Ed25519 signature over
 //! both. The byte layout is documented in docs/firmware-update.md ("Image format"); this
 //! file is its definition. The sandbox (`app/src/update/`) and the board's `firmware` DFU
-//! target ([`crate::sink`]) check images with the same code.
+//! target (the `sink` module) check images with the same code.
 //!
 //! Parsing and verification use only `core`, `sha2` and `ed25519-dalek` (both without
 //! `std` or precomputed tables), so the same code checks an image on the MCU. An image in one
 //! piece of memory is checked with [`verify`]; one whose parts are elsewhere (the board's
 //! slot holds the payload first and the header and signature in a trailer) is fed to a
 //! [`Verifier`] piece by piece: the same checks, in the same order, with the same errors
-//! ([`verify`] is built on it). Signing ([`sign`], feature `sign`) is for tools and tests
+//! ([`verify`] is built on it). Signing (`sign`, feature `sign`) is for tools and tests
 //! and needs `alloc` (`Vec`).
 
 use core::fmt;
@@ -479,7 +479,6 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use alloc::string::ToString;
-    use alloc::vec;
     use alloc::vec::Vec;
 
     use super::*;
@@ -665,5 +664,101 @@ mod tests {
             verify(&cleared, &public_key(&SECRET)),
             Err(ImageError::Signature)
         );
+    }
+
+    #[test]
+    fn streamed_verification_is_verify() {
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i * 11) as u8).collect();
+        let img = image(&payload);
+        let key = public_key(&SECRET);
+        let split = |img: &[u8]| {
+            let n = img.len() - SIGNATURE_LEN;
+            let head: [u8; HEADER_LEN] = img[..HEADER_LEN].try_into().unwrap();
+            let sig: [u8; SIGNATURE_LEN] = img[n..].try_into().unwrap();
+            (head, sig, img[HEADER_LEN..n].to_vec())
+        };
+        // Any piece size gives the same answer.
+        for piece in [1, 7, 256, 4096, 5000] {
+            let (head, sig, body) = split(&img);
+            let mut v = Verifier::new(&head, &sig, &key).unwrap();
+            for p in body.chunks(piece) {
+                v.update(p);
+            }
+            assert_eq!(v.finish(), Ok(verify(&img, &key).unwrap().header));
+        }
+        // A payload short or long of the header's length.
+        let (head, sig, body) = split(&img);
+        let mut v = Verifier::new(&head, &sig, &key).unwrap();
+        v.update(&body[1..]);
+        assert!(matches!(v.finish(), Err(ImageError::Length { .. })));
+        let mut v = Verifier::new(&head, &sig, &key).unwrap();
+        v.update(&body);
+        v.update(&[0]);
+        assert!(matches!(v.finish(), Err(ImageError::Length { .. })));
+        // Flipped bits anywhere: the same error as verify.
+        for i in (0..img.len())
+            .step_by(97)
+            .chain([0, 8, 12, 150, img.len() - 1])
+        {
+            let mut bad = img.clone();
+            bad[i] ^= 0x10;
+            let (head, sig, body) = split(&bad);
+            let streamed = Verifier::new(&head, &sig, &key).and_then(|mut v| {
+                v.update(&body);
+                v.finish()
+            });
+            assert_eq!(streamed, verify(&bad, &key).map(|v| v.header), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn verification_is_strict() {
+        // The identity point as key and as R, s = 0: [s]B = R + [k]A holds for every
+        // message, so a non-strict check accepts it. Strict verification refuses small-order
+        // keys and R.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let payload = b"anything";
+        let header = Header {
+            flags: 0,
+            version: Version::parse("1.0.0").unwrap(),
+            board: board(),
+            payload_len: payload.len() as u64,
+            sha256: Sha256::digest(payload).into(),
+        };
+        let mut img = header.encode().to_vec();
+        img.extend_from_slice(payload);
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig[0] = 1;
+        img.extend_from_slice(&sig);
+        assert_eq!(verify(&img, &identity), Err(ImageError::Signature));
+        // With a good key, a small-order R is refused too.
+        assert_eq!(
+            verify(&img, &public_key(&SECRET)),
+            Err(ImageError::Signature)
+        );
+        // A non-canonical s (s + l): refused (malleability).
+        let good = image(payload);
+        let n = good.len() - 32;
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(&good[n..]);
+        // l = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (b, l) in s_bytes.iter_mut().zip(L) {
+            let sum = u16::from(*b) + u16::from(l) + carry;
+            *b = sum as u8;
+            carry = sum >> 8;
+        }
+        let mut malleable = good.clone();
+        malleable[n..].copy_from_slice(&s_bytes);
+        assert_eq!(
+            verify(&malleable, &public_key(&SECRET)),
+            Err(ImageError::Signature)
+        );
+        assert!(verify(&good, &public_key(&SECRET)).is_ok());
     }
 }

@@ -23,25 +23,15 @@ use std::time::Duration;
 
 use lunbox_gadget::dfu::{DfuError, ImageSink, Progress};
 
-use super::image::{self, HEADER_LEN, Header, ImageError, Version};
+use super::image::{self, HEADER_LEN, Header, Version};
 use super::slots::{self, Slot, Store};
 use super::{BOARD, VERSION, keys, log};
 
 /// The largest image accepted (header, payload and signature).
 pub(crate) const MAX_IMAGE: u64 = 128 << 20;
 
-/// The DFU status for an image error.
-pub(crate) fn dfu_error(e: ImageError) -> DfuError {
-    match e {
-        ImageError::Hash | ImageError::Signature => DfuError::Verify,
-        ImageError::TooShort
-        | ImageError::Magic
-        | ImageError::Format(_)
-        | ImageError::Header
-        | ImageError::Length { .. }
-        | ImageError::Board => DfuError::File,
-    }
-}
+/// The DFU status for an image error: the board's `firmware` target's mapping.
+pub(crate) use lunbox_update::sink::dfu_error;
 
 /// Whether an image with `header` may replace the running firmware.
 fn check_downgrade(header: &Header) -> Result<(), DfuError> {

@@ -168,6 +168,20 @@ pub fn unique_id() -> u64 {
     (u64::from(high) << 32) | u64::from(low)
 }
 
+/// Start the firmware image whose vector table is at address `table` (the boot stage's last
+/// step): interrupts off, then its initial stack pointer and reset handler from the table.
+///
+/// # Safety
+/// `table` must be the vector table of a complete image built to run from there (imxrt-rt's
+/// `in_flash` layout keeps it at the partition start). Nothing of the caller's may be used
+/// afterwards: its stack and data are abandoned to the new image.
+pub unsafe fn start_image(table: usize) -> ! {
+    cortex_m::interrupt::disable();
+    // SAFETY: the caller guarantees `table` holds a valid image's initial stack pointer and
+    // reset vector; `bootload` loads MSP and branches there, never returning.
+    unsafe { cortex_m::asm::bootload(table as *const u32) }
+}
+
 /// Reset the board (the console's `reset`).
 pub fn reset() -> ! {
     cortex_m::peripheral::SCB::sys_reset()
