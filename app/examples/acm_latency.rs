@@ -2,8 +2,10 @@
 //! Sends `version` + CR to lunbox's serial console and times how long the answer takes to
 //! arrive up to the next prompt, one line per command in milliseconds on stdout.
 //!
-//! `acm_latency TTY COUNT` times COUNT commands; `acm_latency TTY while PID` times commands
-//! until process PID ends (the harness's dd). The terminal must be raw already
+//! `acm_latency TTY COUNT [MS]` times COUNT commands; `acm_latency TTY while PID [MS]` times
+//! commands until process PID ends (the harness's dd). With MS, a command starts every MS
+//! milliseconds (a busy user); without, each one as soon as the last was answered (the
+//! heaviest load the console can get). The terminal must be raw already
 //! (`stty -F TTY raw -echo`). A compiled probe instead of bash `read`s: the shell's per-byte
 //! reads and process start-ups measured the shell, not lunbox.
 
@@ -19,15 +21,19 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (tty, until) = match args.as_slice() {
-        [_, tty, count] => match count.parse::<u32>() {
-            Ok(n) => (tty, Until::Count(n)),
-            Err(_) => return usage(),
-        },
-        [_, tty, w, pid] if w == "while" => match pid.parse::<u32>() {
-            Ok(p) => (tty, Until::ProcessEnds(p)),
-            Err(_) => return usage(),
-        },
+    let (tty, until, every) = match args.as_slice() {
+        [_, tty, w, pid, rest @ ..] if w == "while" && rest.len() <= 1 => {
+            match (pid.parse::<u32>(), every(rest)) {
+                (Ok(p), Some(every)) => (tty, Until::ProcessEnds(p), every),
+                _ => return usage(),
+            }
+        }
+        [_, tty, count, rest @ ..] if rest.len() <= 1 => {
+            match (count.parse::<u32>(), every(rest)) {
+                (Ok(n), Some(every)) => (tty, Until::Count(n), every),
+                _ => return usage(),
+            }
+        }
         _ => return usage(),
     };
     let mut port = match OpenOptions::new().read(true).write(true).open(tty) {
@@ -39,7 +45,15 @@ fn main() -> ExitCode {
     };
     let mut done = 0u32;
     let mut out = std::io::stdout().lock();
+    let mut next = Instant::now();
     while until.more(done) {
+        if let Some(every) = every {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next += every;
+        }
         let t0 = Instant::now();
         if let Err(e) = port.write_all(b"version\r") {
             eprintln!("acm_latency: write: {e}");
@@ -91,6 +105,18 @@ impl Until {
     }
 }
 
+/// The optional MS argument: `Some(None)` without it, `None` if it is not a number.
+fn every(rest: &[String]) -> Option<Option<Duration>> {
+    match rest {
+        [] => Some(None),
+        [ms] => ms
+            .parse::<u64>()
+            .ok()
+            .map(|ms| Some(Duration::from_millis(ms))),
+        _ => None,
+    }
+}
+
 /// Whether process `pid` still runs (a zombie, ended but not yet reaped by its parent, does
 /// not).
 fn running(pid: u32) -> bool {
@@ -105,6 +131,6 @@ fn running(pid: u32) -> bool {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: acm_latency TTY COUNT | acm_latency TTY while PID");
+    eprintln!("usage: acm_latency TTY COUNT [MS] | acm_latency TTY while PID [MS]");
     ExitCode::FAILURE
 }
