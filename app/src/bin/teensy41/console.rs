@@ -31,6 +31,9 @@ pub(crate) struct Console {
     pub(crate) registry: Rc<RefCell<Registry>>,
     /// Completed when either terminal has input.
     pub(crate) ready: Rc<Completion>,
+    /// Firmware updates (the A/B build).
+    #[cfg(feature = "teensy41-ab")]
+    pub(crate) firmware: Option<crate::firmware::Firmware>,
 }
 
 /// A terminal's line being typed.
@@ -129,7 +132,8 @@ lun ro|rw N          make LUN N read-only / writable
 threads              coroutines: state, switches, stack use
 mem                  heap use
 uptime               time since boot (GPT1 clock; compare with a stopwatch)
-reset                restart the board";
+reset                restart the board
+fw                   firmware update state, fw confirm (A/B build only; help fw)";
 
 impl Console {
     /// Serve both terminals; never returns (`reset` restarts the board).
@@ -195,6 +199,13 @@ impl Console {
             ["lun"] => Ok(self.luns()),
             ["lun", rest @ ..] => self.lun(rest),
             ["threads"] => Ok(threads()),
+            #[cfg(feature = "teensy41-ab")]
+            ["fw", rest @ ..] => match &self.firmware {
+                Some(f) => f.command(rest),
+                None => Err(String::from("fw: the program flash is not available")),
+            },
+            #[cfg(feature = "teensy41-ab")]
+            ["help", "fw"] => Ok(String::from(crate::firmware::USAGE)),
             ["mem"] => {
                 let (used, free) = heap::usage();
                 Ok(format!(

@@ -17,6 +17,8 @@ extern crate alloc;
 
 mod console;
 mod disks;
+#[cfg(feature = "teensy41-ab")]
+mod firmware;
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -39,7 +41,12 @@ const VID_PID: (u16, u16) = (0x1209, 0x0001);
 /// Stacks: the mass-storage function runs SCSI and the storage drivers (embedded-sdmmc on
 /// SPI) on its own; the poller runs usb-device's control handling and DFU's block writes.
 const UMS_STACK: usize = 16 * 1024;
-const USB_STACK: usize = 16 * 1024;
+/// (The A/B build also checks firmware signatures there: ~8.5 KiB of stack more.)
+const USB_STACK: usize = if cfg!(feature = "teensy41-ab") {
+    24 * 1024
+} else {
+    16 * 1024
+};
 const LED_STACK: usize = 2 * 1024;
 
 /// Log a line on the UART.
@@ -112,6 +119,19 @@ fn main() -> ! {
             Some(Box::new(BlockTarget::new(name.as_str(), device, flags)) as Box<dyn DfuTarget>)
         })
         .collect();
+    // The A/B build: the `firmware` target writes the secondary slot.
+    #[cfg(feature = "teensy41-ab")]
+    let firmware = firmware::Firmware::take();
+    #[cfg(feature = "teensy41-ab")]
+    let mut targets = targets;
+    #[cfg(feature = "teensy41-ab")]
+    match &firmware {
+        Some(f) => targets.push(f.target()),
+        None => log(
+            &uart,
+            "firmware: the program flash is not available: no firmware target",
+        ),
+    }
     let dfu_targets = targets.len();
     let mut dfu = match DfuClass::new(usb, targets) {
         Ok(dfu) => dfu,
@@ -188,6 +208,8 @@ fn main() -> ! {
         control,
         registry: disks.registry,
         ready: console_ready,
+        #[cfg(feature = "teensy41-ab")]
+        firmware,
     };
     console.run()
 }

@@ -1,0 +1,154 @@
+//! The A/B build's firmware update (feature `teensy41-ab`): the `firmware` DFU target, which
+//! writes a signed image into the secondary slot and asks the boot stage to swap it in
+//! ([`lunbox_update::sink::FlashSlotSink`]), and the console's `fw` commands. The layout, the
+//! boot stage and the state machine: docs/firmware-update.md.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+use lunbox_gadget::dfu::{DfuTarget, SinkTarget};
+use lunbox_platform::imxrt::flash::{Flash, FlashError};
+use lunbox_update::image::{Board, Version};
+use lunbox_update::sink::FlashSlotSink;
+use lunbox_update::{Layout, State, Stored, keys};
+
+/// This firmware's version: `LUNBOX_FW_VERSION` at build time, else the package version.
+pub(crate) const VERSION_STR: &str = match option_env!("LUNBOX_FW_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+const VERSION: Version = match Version::parse(VERSION_STR) {
+    Some(v) => v,
+    None => panic!("LUNBOX_FW_VERSION must be a version X.Y.Z"),
+};
+/// The board id images for this firmware carry (`lunbox image sign --board teensy41`).
+const BOARD: Board = match Board::new("teensy41") {
+    Some(b) => b,
+    None => panic!("board id"),
+};
+const LAYOUT: Layout = Layout::TEENSY41;
+
+/// The console's `fw allow-downgrade` switch (off at every start).
+static ALLOW_DOWNGRADE: AtomicBool = AtomicBool::new(false);
+
+fn downgrades_allowed() -> bool {
+    ALLOW_DOWNGRADE.load(Ordering::Relaxed)
+}
+
+/// The program flash, shared by the DFU target and the console.
+#[derive(Clone)]
+pub(crate) struct SharedFlash(Rc<RefCell<Flash>>);
+
+impl ErrorType for SharedFlash {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for SharedFlash {
+    const READ_SIZE: usize = Flash::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        self.0.borrow_mut().read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.borrow().capacity()
+    }
+}
+
+impl NorFlash for SharedFlash {
+    const WRITE_SIZE: usize = Flash::WRITE_SIZE;
+    const ERASE_SIZE: usize = Flash::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        self.0.borrow_mut().erase(from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        self.0.borrow_mut().write(offset, bytes)
+    }
+}
+
+/// Firmware updates on this board.
+pub(crate) struct Firmware {
+    flash: SharedFlash,
+}
+
+/// The `help fw` text.
+pub(crate) const USAGE: &str = "fw | fw status            the update state: confirmed, pending, on trial\n\
+    fw confirm                keep the firmware on trial (else the next boot goes back)\n\
+    fw allow-downgrade on|off let the firmware target take older versions (until reset)\n\
+    download with: dfu-util -a firmware -D IMAGE (lunbox image sign --board teensy41), then reset";
+
+impl Firmware {
+    /// The flash for the slots, the scratch and the state sectors; `None` if it cannot be
+    /// had (then there is no `firmware` target).
+    pub(crate) fn take() -> Option<Firmware> {
+        let writable = LAYOUT.primary.offset..LAYOUT.state[1] + LAYOUT.sector_size;
+        let flash = Flash::take(writable).ok()?;
+        Some(Firmware {
+            flash: SharedFlash(Rc::new(RefCell::new(flash))),
+        })
+    }
+
+    /// The `firmware` DFU target.
+    pub(crate) fn target(&self) -> Box<dyn DfuTarget> {
+        let sink = FlashSlotSink::new(
+            self.flash.clone(),
+            LAYOUT,
+            keys::BUILTIN,
+            BOARD,
+            VERSION,
+            downgrades_allowed,
+        );
+        Box::new(SinkTarget::new("firmware", Box::new(sink)))
+    }
+
+    /// The console's `fw ARGS`.
+    pub(crate) fn command(&self, args: &[&str]) -> Result<String, String> {
+        let mut flash = self.flash.clone();
+        match args {
+            [] | ["status"] => {
+                let stored = lunbox_update::status(&mut flash, &LAYOUT)
+                    .map_err(|e| format!("the state record: {e:?}"))?;
+                Ok(format!("running: {VERSION_STR}; {}", describe(&stored)))
+            }
+            ["confirm"] => {
+                lunbox_update::confirm(&mut flash, &LAYOUT)
+                    .map_err(|e| format!("confirm: {e:?}"))?;
+                Ok(String::from("confirmed: this firmware stays"))
+            }
+            ["allow-downgrade", "on"] => {
+                ALLOW_DOWNGRADE.store(true, Ordering::Relaxed);
+                Ok(String::from("downgrades allowed until reset"))
+            }
+            ["allow-downgrade", "off"] => {
+                ALLOW_DOWNGRADE.store(false, Ordering::Relaxed);
+                Ok(String::from("downgrades refused"))
+            }
+            _ => Err(format!("usage:\n{USAGE}")),
+        }
+    }
+}
+
+/// What the state record says, for people.
+fn describe(stored: &Stored) -> String {
+    match stored {
+        Stored::Blank => String::from("no update yet (the flashed firmware runs, confirmed)"),
+        Stored::Damaged | Stored::Mismatch(_) => {
+            String::from("the state record is unreadable: the primary slot runs as it is")
+        }
+        Stored::Valid(r) => match r.state {
+            State::Confirmed => String::from("confirmed"),
+            State::TestPending => String::from("a new firmware is downloaded: reset to try it"),
+            State::OnTrial => String::from(
+                "on trial: fw confirm keeps it, else the next boot goes back to the previous one",
+            ),
+            state => format!("{state} (the boot stage finishes it at the next reset)"),
+        },
+    }
+}
