@@ -132,7 +132,13 @@ impl<B: Board + 'static> Gadgets<B> {
                 "a gadget needs at least one function (mass storage or the serial console)".into(),
             );
         }
+        // Specs typed on the console (`usbgadget`, `config`: the `full-shell` feature) are
+        // checked against the configuration's rules. Without that feature the only spec is
+        // the board's own, made from its disks, and the functions' constructors still refuse
+        // what they cannot do (too many LUNs or targets, a missing device).
+        #[cfg(feature = "full-shell")]
         let registry = self.registry.clone();
+        #[cfg(feature = "full-shell")]
         lunbox_config::validate(&spec, |n| registry.borrow().get(n).is_some()).map_err(
             |errors| {
                 errors

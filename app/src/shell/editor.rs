@@ -158,7 +158,8 @@ impl Editor {
         match matches.as_slice() {
             [] => {}
             [one] => {
-                let rest = &one[text.len()..];
+                // A completion starts with what was typed.
+                let rest = one.strip_prefix(text.as_str()).unwrap_or_default();
                 self.line.extend_from_slice(rest.as_bytes());
                 self.line.push(b' ');
                 if self.echo {

@@ -15,10 +15,14 @@ use lunbox_gadget::ums::UmsControl;
 use lunbox_platform::coroutine;
 use lunbox_storage::Registry;
 
-use lunbox_config::{Config, List};
+use lunbox_config::Config;
+#[cfg(feature = "full-shell")]
+use lunbox_config::List;
 
 use crate::board::Board;
-use crate::gadget::{Gadgets, Spec};
+use crate::gadget::Gadgets;
+#[cfg(feature = "full-shell")]
+use crate::gadget::Spec;
 
 pub use editor::{Editor, Event};
 
@@ -63,6 +67,7 @@ struct Help {
     usage: &'static str,
 }
 
+/// The commands every build has.
 const COMMANDS: &[Help] = &[
     Help {
         name: "help",
@@ -80,11 +85,6 @@ const COMMANDS: &[Help] = &[
         usage: "devinfo",
     },
     Help {
-        name: "part",
-        summary: "read a disk's partition table again and list its partitions",
-        usage: "part DISK\n  e.g. part img0",
-    },
-    Help {
         name: "lun",
         summary: "what each LUN exports; change it while the host is attached",
         usage: "lun                       list the LUNs\n\
@@ -94,16 +94,6 @@ const COMMANDS: &[Help] = &[
                 lun insert N              put LUN N's ejected medium back\n\
                 lun ro N | lun rw N       make LUN N read-only / writable\n\
                 -f: even if the host prevents medium removal",
-    },
-    Help {
-        name: "ls",
-        summary: "list a directory on a FAT volume",
-        usage: "ls DEVICE [DIR]\n  e.g. ls img0.0 /  (8.3 names)",
-    },
-    Help {
-        name: "cat",
-        summary: "print a file from a FAT volume",
-        usage: "cat DEVICE FILE\n  e.g. cat img0.0 README.TXT",
     },
     Help {
         name: "threads",
@@ -119,6 +109,36 @@ const COMMANDS: &[Help] = &[
         name: "uptime",
         summary: "time since start",
         usage: "uptime",
+    },
+    Help {
+        name: "fw",
+        summary: "firmware slots: status, confirm a new firmware, allow downgrades",
+        usage: "fw [ARGS]",
+    },
+    Help {
+        name: "detach",
+        summary: "disconnect the USB host (it can attach again)",
+        usage: "detach",
+    },
+    Help {
+        name: "reset",
+        summary: "restart lunbox",
+        usage: "reset",
+    },
+    Help {
+        name: "exit",
+        summary: "quit lunbox",
+        usage: "exit",
+    },
+];
+
+/// The commands of the `full-shell` feature.
+#[cfg(feature = "full-shell")]
+const FULL_COMMANDS: &[Help] = &[
+    Help {
+        name: "part",
+        summary: "read a disk's partition table again and list its partitions",
+        usage: "part DISK\n  e.g. part img0",
     },
     Help {
         name: "usbgadget",
@@ -145,33 +165,31 @@ const COMMANDS: &[Help] = &[
                 config default            back to the built-in defaults\n\
                 then: usbgadget           to run it",
     },
+];
+#[cfg(not(feature = "full-shell"))]
+const FULL_COMMANDS: &[Help] = &[];
+
+/// The FAT commands (feature `fat`).
+#[cfg(feature = "fat")]
+const FAT_COMMANDS: &[Help] = &[
     Help {
-        name: "fw",
-        summary: "firmware slots: status, confirm a new firmware, allow downgrades",
-        usage: "fw [ARGS]",
+        name: "ls",
+        summary: "list a directory on a FAT volume",
+        usage: "ls DEVICE [DIR]\n  e.g. ls img0.0 /  (8.3 names)",
     },
     Help {
-        name: "detach",
-        summary: "disconnect the USB host (it can attach again)",
-        usage: "detach",
-    },
-    Help {
-        name: "reset",
-        summary: "restart lunbox",
-        usage: "reset",
-    },
-    Help {
-        name: "exit",
-        summary: "quit lunbox",
-        usage: "exit",
+        name: "cat",
+        summary: "print a file from a FAT volume",
+        usage: "cat DEVICE FILE\n  e.g. cat img0.0 README.TXT",
     },
 ];
+#[cfg(not(feature = "fat"))]
+const FAT_COMMANDS: &[Help] = &[];
 
-/// The commands this build has (`ls` and `cat` need the `fat` feature).
+/// The commands this build has: `ls` and `cat` need the `fat` feature; `usbgadget`, `config`
+/// and `part` the `full-shell` feature (the board's firmware has neither, for flash space).
 fn commands() -> impl Iterator<Item = &'static Help> {
-    COMMANDS
-        .iter()
-        .filter(|c| cfg!(feature = "fat") || !matches!(c.name, "ls" | "cat"))
+    COMMANDS.iter().chain(FULL_COMMANDS).chain(FAT_COMMANDS)
 }
 
 /// Command names starting with `prefix` (tab completion).
@@ -195,19 +213,26 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         ["exit"] | ["quit"] => return (String::new(), Action::Exit),
         ["reset"] => return (String::new(), Action::Reset),
         ["detach"] => ctx.gadgets.detach().map(|()| "host detached".to_string()),
+        #[cfg(feature = "full-shell")]
         ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
         ["fw", rest @ ..] => ctx.gadgets.board().fw(rest),
+        #[cfg(feature = "full-shell")]
         ["config"] | ["config", "show"] => {
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
+        #[cfg(feature = "full-shell")]
         ["config", "set", rest @ ..] if !rest.is_empty() => config_set(ctx, &rest.join(" ")),
+        #[cfg(feature = "full-shell")]
         ["config", "save"] => config_save(ctx),
+        #[cfg(feature = "full-shell")]
         ["config", "load"] => config_load(ctx),
+        #[cfg(feature = "full-shell")]
         ["config", "default"] => {
             *ctx.config.borrow_mut() = Config::default();
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
         ["devinfo"] => Ok(devinfo(ctx)),
+        #[cfg(feature = "full-shell")]
         ["part", disk] => part(ctx, disk),
         ["lun"] => luns(ctx),
         ["lun", rest @ ..] => lun(ctx, rest),
@@ -227,6 +252,7 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         },
         ["uptime"] => Ok(uptime()),
         ["threads"] => Ok(threads()),
+        #[cfg(feature = "full-shell")]
         ["threads", "-t"] => coroutine::self_test(200_000)
             .map(|r| r.to_string())
             .map_err(String::from),
@@ -289,6 +315,7 @@ fn devinfo<B: Board + 'static>(ctx: &Context<B>) -> String {
     out
 }
 
+#[cfg(feature = "full-shell")]
 fn part<B: Board + 'static>(ctx: &Context<B>, disk: &str) -> Result<String, String> {
     let n = ctx
         .registry
@@ -444,6 +471,7 @@ fn threads() -> String {
     out
 }
 
+#[cfg(feature = "full-shell")]
 /// `usbgadget`: start from the configuration, or from `-S LIST` / `-a`; `-s` shows, `-d` stops.
 fn usbgadget<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, String> {
     let show = |spec: Option<Spec>| match spec {
@@ -510,6 +538,7 @@ fn usbgadget<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<Stri
     }
 }
 
+#[cfg(feature = "full-shell")]
 /// `config set KEY=VALUE`: replace one line of the configuration text and parse it again.
 fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String, String> {
     let line = line.trim();
@@ -545,6 +574,7 @@ fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String
     ))
 }
 
+#[cfg(feature = "full-shell")]
 fn config_save<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let config = ctx.config.borrow().clone();
     let written =
@@ -555,6 +585,7 @@ fn config_save<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     ))
 }
 
+#[cfg(feature = "full-shell")]
 fn config_load<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let loaded = lunbox_config::load(&mut *ctx.store.borrow_mut()).map_err(|e| e.to_string())?;
     match loaded {
@@ -586,14 +617,27 @@ mod tests {
 
     #[test]
     fn completion_lists_only_the_commands_this_build_has() {
-        assert_eq!(complete("us"), vec!["usbgadget"]);
-        assert_eq!(complete("c"), {
-            let mut v = vec!["config"];
-            if cfg!(feature = "fat") {
-                v.insert(0, "cat");
-            }
+        let sorted = |mut v: Vec<&'static str>| {
+            v.sort_unstable();
             v
-        });
+        };
+        assert_eq!(
+            complete("us"),
+            if cfg!(feature = "full-shell") {
+                vec!["usbgadget"]
+            } else {
+                vec![]
+            }
+        );
+        let mut want = vec![];
+        if cfg!(feature = "fat") {
+            want.push("cat");
+        }
+        if cfg!(feature = "full-shell") {
+            want.push("config");
+        }
+        assert_eq!(sorted(complete("c")), want);
+        assert_eq!(complete("threads"), vec!["threads"]);
         assert!(complete("zz").is_empty());
     }
 }

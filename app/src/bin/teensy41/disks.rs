@@ -3,15 +3,15 @@
 
 use alloc::format;
 use alloc::rc::Rc;
-use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
 use lunbox_platform::imxrt::{ActivityLed, Pin13, Uart, Usdhc};
 use lunbox_storage::{
     BLOCK_SIZE, BlockDevice, DeviceRef, Registry, SdmmcBackend, StorageError, check_io,
     check_write, open_sd_card, share,
 };
+
+use lunbox_config::Entry;
 
 use crate::log;
 
@@ -105,91 +105,82 @@ impl BlockDevice for Blinking {
 
 /// What the firmware exports and shows.
 pub(crate) struct Disks {
-    /// Every device and partition, by name.
-    pub(crate) registry: Rc<RefCell<Registry>>,
-    /// The mass-storage LUNs in order: name and device (`None`: no medium at boot).
-    pub(crate) luns: Vec<(String, Option<DeviceRef>)>,
+    /// Every device, by name.
+    pub(crate) registry: Registry,
+    /// The default mass-storage LUNs: every disk found at boot.
+    pub(crate) defaults: Vec<Entry>,
     /// The activity LED, when pin 13 is not the SPI card's clock.
     pub(crate) led: Option<Rc<ActivityLed>>,
 }
 
-fn add(registry: &mut Registry, uart: &Uart, name: &str, device: DeviceRef, what: &str) {
-    // Partition tables are not read on the board yet: the GPT check's CRC-32 (crc32fast,
-    // a 16 KiB table) does not fit the flash budget. The LUNs export whole disks.
-    if let Err(e) = registry.add_disk(name, device, what) {
+/// Register disk `name` (through the activity LED, if there is one) and make it a default
+/// LUN. Partition tables are not read on this firmware (flash space: docs/teensy41.md).
+fn add(disks: &mut Disks, uart: &Uart, name: &str, device: DeviceRef, what: &str) {
+    let device = match &disks.led {
+        Some(led) => share(Blinking {
+            inner: device,
+            led: led.clone(),
+        }),
+        None => device,
+    };
+    if let Err(e) = disks.registry.add_disk(name, device, what) {
         log(uart, &format!("{name}: {e}"));
+        return;
     }
+    disks.defaults.push(Entry::new(name));
 }
 
-/// Register the board's devices and choose the LUNs: the microSD slot (`sd0`, a LUN even
-/// without a card), the SPI card (`sd1`, if pin 13 is its clock) and the RAM disk (`ram0`).
+/// Register the board's devices: the microSD slot (`sd0`), the SPI card (`sd1`, if pin 13 is
+/// its clock and a card answers) and the RAM disk (`ram0`).
 pub(crate) fn setup(
     ram_disk: &'static mut [u8],
     sd_slot: Usdhc,
     pin13: Pin13,
     uart: &Uart,
 ) -> Disks {
-    let mut registry = Registry::new();
-    let mut luns = Vec::new();
+    let (spi, led) = match pin13 {
+        Pin13::SdSpi(spi) => (Some(spi), None),
+        Pin13::Led(led) => (None, Some(Rc::new(led))),
+    };
+    let mut disks = Disks {
+        registry: Registry::new(),
+        defaults: Vec::new(),
+        led,
+    };
 
     match SdmmcBackend::new(sd_slot) {
         Ok(card) => {
             let card = card.on_error(|slot| slot.mark_card_uninit());
-            let device = share(card);
             add(
-                &mut registry,
+                &mut disks,
                 uart,
                 "sd0",
-                device.clone(),
+                share(card),
                 "microSD slot (uSDHC1, 4-bit)",
             );
-            luns.push((String::from("sd0"), Some(device)));
         }
-        Err(e) => {
-            log(uart, &format!("sd0: {e}"));
-            luns.push((String::from("sd0"), None));
+        Err(e) => log(uart, &format!("sd0: {e}")),
+    }
+
+    if let Some(spi) = spi {
+        match open_sd_card(spi) {
+            Ok(card) => add(
+                &mut disks,
+                uart,
+                "sd1",
+                share(card),
+                "SD card on LPSPI4 (SPI)",
+            ),
+            Err(e) => log(uart, &format!("sd1 (SPI): {e}")),
         }
     }
 
-    let led = match pin13 {
-        Pin13::SdSpi(spi) => {
-            match open_sd_card(spi) {
-                Ok(card) => {
-                    let device = share(card);
-                    add(
-                        &mut registry,
-                        uart,
-                        "sd1",
-                        device.clone(),
-                        "SD card on LPSPI4 (SPI)",
-                    );
-                    luns.push((String::from("sd1"), Some(device)));
-                }
-                Err(e) => log(uart, &format!("sd1 (SPI): {e}")),
-            }
-            None
-        }
-        Pin13::Led(led) => Some(Rc::new(led)),
-    };
-
-    let ram = share(RegionDisk::new(ram_disk));
-    add(&mut registry, uart, "ram0", ram.clone(), "ram (OCRAM)");
-    luns.push((String::from("ram0"), Some(ram)));
-
-    if let Some(led) = &led {
-        for (_, device) in luns.iter_mut() {
-            if let Some(inner) = device.take() {
-                *device = Some(share(Blinking {
-                    inner,
-                    led: led.clone(),
-                }));
-            }
-        }
-    }
-
-    Disks {
-        registry: Rc::new(RefCell::new(registry)),
-        luns,
-        led,
-    }
+    add(
+        &mut disks,
+        uart,
+        "ram0",
+        share(RegionDisk::new(ram_disk)),
+        "ram (OCRAM)",
+    );
+    disks
 }

@@ -11,17 +11,13 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use lunbox_gadget::dfu::{DfuTarget, SinkTarget};
+use lunbox_gadget::dfu::ImageSink;
 use lunbox_platform::imxrt::flash::{Flash, FlashError};
 use lunbox_update::image::{Board, Version};
 use lunbox_update::sink::FlashSlotSink;
 use lunbox_update::{Layout, State, Stored, keys};
 
-/// This firmware's version: `LUNBOX_FW_VERSION` at build time, else the package version.
-pub(crate) const VERSION_STR: &str = match option_env!("LUNBOX_FW_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+use crate::board::VERSION as VERSION_STR;
 const VERSION: Version = match Version::parse(VERSION_STR) {
     Some(v) => v,
     None => panic!("LUNBOX_FW_VERSION must be a version X.Y.Z"),
@@ -95,17 +91,16 @@ impl Firmware {
         })
     }
 
-    /// The `firmware` DFU target.
-    pub(crate) fn target(&self) -> Box<dyn DfuTarget> {
-        let sink = FlashSlotSink::new(
+    /// The sink behind the `firmware` DFU target.
+    pub(crate) fn sink(&self) -> Box<dyn ImageSink> {
+        Box::new(FlashSlotSink::new(
             self.flash.clone(),
             LAYOUT,
             keys::BUILTIN,
             BOARD,
             VERSION,
             downgrades_allowed,
-        );
-        Box::new(SinkTarget::new("firmware", Box::new(sink)))
+        ))
     }
 
     /// The console's `fw ARGS`.

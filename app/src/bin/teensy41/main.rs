@@ -1,53 +1,44 @@
-//! `lunbox-teensy41`: the lunbox firmware for the Teensy 4.1 (i.MX RT1062). The same USB
-//! gadget as the sandbox — mass storage (UMS) and a CDC-ACM serial console, high speed — on
-//! the real USB controller, with the board's disks: the built-in microSD slot (`sd0`), an SD
-//! card on LPSPI4 (`sd1`, if one answers at boot) and a RAM disk in OCRAM (`ram0`).
-//!
-//! DFU (`dfu-util`) reads and writes the same disks.
+//! `lunbox-teensy41`: the lunbox firmware for the Teensy 4.1 (i.MX RT1062). The same app as
+//! the sandbox (`lunbox::gadget` spawns the USB controller poller and the mass-storage
+//! function, `lunbox::console` serves `lunbox::shell` on the UART and the USB serial port):
+//! mass storage, DFU and a CDC-ACM serial console at high speed on the real USB controller,
+//! with the board's disks: the built-in microSD slot (`sd0`), an SD card on LPSPI4 (`sd1`, if
+//! one answers at boot) and a RAM disk in OCRAM (`ram0`). This file is wiring only; [`board`]
+//! adapts the board, [`disks`] finds the disks.
 //!
 //! Coroutines: `usb` (the USB controller poller; DFU's work runs in it), `ums` (the
 //! mass-storage function), `led` (activity LED, only without an SPI card), and the main
-//! context running the console on the UART and the USB serial port. Build and flash:
-//! docs/teensy41.md.
+//! context running the console. Build and flash: docs/teensy41.md.
 
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-mod console;
+mod board;
 mod disks;
 #[cfg(feature = "teensy41-ab")]
 mod firmware;
 
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
-use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::time::Duration;
 
-use lunbox_gadget::DeviceQualifier;
-use lunbox_gadget::acm::AcmClass;
-use lunbox_gadget::dfu::{BlockTarget, DfuClass, DfuTarget, TargetFlags};
-use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig};
+use lunbox::board::Terminal;
+use lunbox::console::Console;
+use lunbox::gadget::Gadgets;
+use lunbox::shell::{Action, Context};
+use lunbox_config::{Config, Entry, FIRMWARE, Flag, MemStore};
 use lunbox_platform::coroutine::{self, Completion};
-use lunbox_platform::imxrt::usb::Configured;
-use lunbox_platform::imxrt::{self, Board, Event, Uart, entry};
-use usb_device::class::UsbClass;
-use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid};
+use lunbox_platform::imxrt::{self, Event, Uart, entry};
 
-/// USB vendor and product id (pid.codes open-source test pair, as the sandbox).
-const VID_PID: (u16, u16) = (0x1209, 0x0001);
-/// Stacks: the mass-storage function runs SCSI and the storage drivers (embedded-sdmmc on
-/// SPI) on its own; the poller runs usb-device's control handling and DFU's block writes.
-const UMS_STACK: usize = 16 * 1024;
-/// (The A/B build also checks firmware signatures there: ~8.5 KiB of stack more.)
-const USB_STACK: usize = if cfg!(feature = "teensy41-ab") {
-    24 * 1024
-} else {
-    16 * 1024
-};
+use board::{Teensy41, UartTerminal};
+
+/// Stack of the activity LED's coroutine.
 const LED_STACK: usize = 2 * 1024;
+/// How often the console looks at the UART while the idle hook does not run (busy USB).
+const CONSOLE_POLL: Duration = Duration::from_millis(50);
 
 /// Log a line on the UART.
 pub(crate) fn log(uart: &Uart, line: &str) {
@@ -58,18 +49,19 @@ pub(crate) fn log(uart: &Uart, line: &str) {
 
 #[entry]
 fn main() -> ! {
-    let Board {
+    let imxrt::Board {
         machine,
         uart,
         usb,
         pin13,
         sd_slot,
         ram_disk,
-    } = Board::take();
+    } = imxrt::Board::take();
+    let uart = Rc::new(uart);
     uart.write(
         format!(
             "\r\nlunbox {} — USB mass-storage gadget (Teensy 4.1)\r\n",
-            env!("CARGO_PKG_VERSION")
+            board::VERSION
         )
         .as_bytes(),
     );
@@ -89,127 +81,65 @@ fn main() -> ! {
     let console_ready = Rc::new(Completion::new());
     machine.watch(Event::Uart, console_ready.clone());
 
-    // The gadget: mass storage with every LUN, the serial console, at high speed.
-    let luns: Vec<LunConfig> = disks
-        .luns
-        .iter()
-        .map(|(name, device)| LunConfig::new(device.clone(), name))
-        .collect();
-    let mut config = UmsConfig::new(luns);
-    config.activity = usb_ready.clone();
-    let Ums {
-        class: mut ums_class,
-        function,
-        control,
-    } = match Ums::new(usb, config) {
-        Ok(ums) => ums,
-        Err(e) => panic!("mass storage: {e}"),
+    let board = Rc::new(Teensy41::new(usb, uart.clone(), usb_ready.clone()));
+    // The gadget, fixed at boot: every disk on a LUN and as a readable DFU target, the
+    // firmware target (A/B build), the serial console.
+    let mut config = Config {
+        ums: disks.defaults.clone(),
+        dfu: disks
+            .defaults
+            .iter()
+            .map(|e| Entry::new(e.device.clone()).flag(Flag::Readback))
+            .collect(),
+        ..Config::default()
     };
-    let (mut acm, port) = AcmClass::new(usb, true, console_ready.clone(), usb_ready.clone());
-    // DFU: every disk with a medium at boot, written directly, readable (`dfu-util -U`).
-    let targets: Vec<Box<dyn DfuTarget>> = disks
-        .luns
-        .iter()
-        .filter_map(|(name, device)| {
-            let device = device.clone()?;
-            let flags = TargetFlags {
-                read: true,
-                safe: false,
-            };
-            Some(Box::new(BlockTarget::new(name.as_str(), device, flags)) as Box<dyn DfuTarget>)
-        })
-        .collect();
-    // The A/B build: the `firmware` target writes the secondary slot.
-    #[cfg(feature = "teensy41-ab")]
-    let firmware = firmware::Firmware::take();
-    #[cfg(feature = "teensy41-ab")]
-    let mut targets = targets;
-    #[cfg(feature = "teensy41-ab")]
-    match &firmware {
-        Some(f) => targets.push(f.target()),
-        None => log(
-            &uart,
-            "firmware: the program flash is not available: no firmware target",
-        ),
+    if board.has_firmware_target() {
+        config.dfu.push(Entry::new(FIRMWARE).named("firmware"));
     }
-    let dfu_targets = targets.len();
-    let mut dfu = match DfuClass::new(usb, targets) {
-        Ok(dfu) => dfu,
-        Err(e) => panic!("DFU: {e}"),
-    };
-    let mut qualifier = DeviceQualifier::new((0xEF, 0x02, 0x01), 64);
-    // The serial number: the chip's unique id, so that two boards on one PC differ. Leaked:
-    // usb-device keeps the strings as long as the device, which is forever.
-    let serial: &'static str = Box::leak(format!("LB{:016X}", imxrt::unique_id()).into_boxed_str());
-    let Ok(builder) = UsbDeviceBuilder::new(usb, UsbVidPid(VID_PID.0, VID_PID.1))
-        .usb_rev(UsbRev::Usb200)
-        .composite_with_iads()
-        .strings(&[StringDescriptors::default()
-            .manufacturer("lunbox")
-            .product("lunbox USB gadget")
-            .serial_number(serial)])
-        .and_then(|b| b.max_packet_size_0(64))
-    else {
-        panic!("USB device descriptors rejected");
-    };
-    let mut device = builder.device_release(0x0010).build();
-
-    coroutine::Builder::new("ums")
-        .stack_size(UMS_STACK)
-        .spawn(move || function.run());
-    let ready = usb_ready.clone();
-    coroutine::Builder::new("usb")
-        .stack_size(USB_STACK)
-        .spawn(move || {
-            let mut configured = Configured::default();
-            loop {
-                let mut busy = false;
-                for _ in 0..64 {
-                    let events = {
-                        let mut classes: [&mut dyn UsbClass<_>; 4] =
-                            [&mut qualifier, &mut ums_class, &mut acm, &mut dfu];
-                        device.poll(&mut classes)
-                    };
-                    configured.update(&device);
-                    ums_class.pump();
-                    acm.pump();
-                    // DFU work (block writes, manifestation) runs here, between requests.
-                    dfu.pump();
-                    busy |= dfu.is_busy();
-                    if !events {
-                        break;
-                    }
-                    busy = true;
-                }
-                if busy {
-                    coroutine::yield_now();
-                } else {
-                    // Until the controller interrupts or a function posts work; the timeout
-                    // is only a safety net.
-                    ready.wait_timeout(Duration::from_millis(100));
-                }
-            }
-        });
-
-    log(
-        &uart,
-        &format!(
-            "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console; DFU, {} targets), \
-             high speed",
-            VID_PID.0,
-            VID_PID.1,
-            control.lun_count(),
-            dfu_targets
+    let registry = Rc::new(RefCell::new(disks.registry));
+    let gadgets = Rc::new(Gadgets::new(
+        board,
+        registry.clone(),
+        usb_ready,
+        console_ready.clone(),
+    ));
+    match gadgets.start(config.clone()) {
+        Ok(()) => log(
+            &uart,
+            &format!(
+                "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console; DFU, {} \
+                 targets), high speed",
+                config.vid,
+                config.pid,
+                config.ums.len(),
+                config.dfu.len()
+            ),
         ),
-    );
-    let console = console::Console {
-        uart,
-        acm: port,
-        control,
-        registry: disks.registry,
-        ready: console_ready,
-        #[cfg(feature = "teensy41-ab")]
-        firmware,
+        Err(e) => log(&uart, &format!("the gadget did not start: {e}")),
+    }
+
+    let ctx = Context {
+        gadgets,
+        registry,
+        config: RefCell::new(config),
+        store: RefCell::new(MemStore::new(0)),
     };
-    console.run()
+    let mut console = Console::new(
+        ctx,
+        UartTerminal(uart.clone()),
+        console_ready,
+        Some(CONSOLE_POLL),
+    );
+    loop {
+        match console.run() {
+            Action::Reset => {
+                let mut terminal = UartTerminal(uart.clone());
+                terminal.write(b"resetting\r\n");
+                terminal.flush();
+                imxrt::reset()
+            }
+            // ^D or `exit` on the board: there is nothing to exit to; serve again.
+            Action::Exit | Action::Continue => uart.write(b"(the firmware keeps running)\r\n"),
+        }
+    }
 }
