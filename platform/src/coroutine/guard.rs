@@ -14,15 +14,15 @@
 
 use alloc::boxed::Box;
 use alloc::vec;
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::cell::Cell;
 
 /// Guard pages tracked at once; stacks beyond that still fault, unnamed.
 const SLOTS: usize = 256;
 /// Bytes of a coroutine name kept (longer names are cut).
 const NAME_BYTES: usize = 32;
 /// Size of each thread's alternate signal stack.
-const ALT_STACK: usize = 64 * 1024;
+const ALT_STACK_BYTES: usize = 64 * 1024;
 /// A slot being filled in (not yet visible to the handler).
 const CLAIMED: usize = usize::MAX;
 
@@ -48,8 +48,28 @@ impl Slot {
 static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// This thread's alternate signal stack, while the thread lives.
+struct AltStack {
+    _memory: Box<[u8]>,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // The thread is ending: stop using the memory before it is freed.
+        let off = libc::stack_t {
+            ss_sp: core::ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: disabling the alternate stack only changes this thread's signal settings.
+        unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
+    }
+}
+
 std::thread_local! {
-    static ALT_STACK_SET: Cell<bool> = const { Cell::new(false) };
+    /// Kept here (not leaked) so that the memory is freed when the thread ends and stays
+    /// reachable meanwhile (leak checkers look for it).
+    static ALT_STACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
 }
 
 /// A registered guard page; unregisters on drop.
@@ -89,19 +109,23 @@ pub(crate) fn register(start: usize, len: usize, name: &str) -> Registration {
 }
 
 fn install() {
-    if !ALT_STACK_SET.with(Cell::get) {
-        // Leaked: the thread may fault until it ends.
-        let stack = Box::leak(vec![0u8; ALT_STACK].into_boxed_slice());
-        let ss = libc::stack_t {
-            ss_sp: stack.as_mut_ptr().cast(),
-            ss_flags: 0,
-            ss_size: ALT_STACK,
-        };
-        // SAFETY: `ss` describes memory that stays valid for the rest of the process.
-        if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } == 0 {
-            ALT_STACK_SET.with(|s| s.set(true));
+    let _ = ALT_STACK.try_with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_some() {
+            return;
         }
-    }
+        let mut memory = vec![0u8; ALT_STACK_BYTES].into_boxed_slice();
+        let ss = libc::stack_t {
+            ss_sp: memory.as_mut_ptr().cast(),
+            ss_flags: 0,
+            ss_size: ALT_STACK_BYTES,
+        };
+        // SAFETY: `ss` describes memory that `AltStack` keeps alive until it disables the
+        // alternate stack again (when this thread ends).
+        if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } == 0 {
+            *slot = Some(AltStack { _memory: memory });
+        }
+    });
     if INSTALLED.swap(true, Ordering::AcqRel) {
         return;
     }
