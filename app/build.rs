@@ -18,6 +18,13 @@ mod teensy41 {
     const FLASH_SIZE: usize = 8 * 1024 * 1024 - 256 * 1024;
     /// The linker script imxrt-rt writes to OUT_DIR (on the linker's search path).
     const SCRIPT: &str = "lunbox-teensy41.x";
+    /// The FlexRAM split, the same for the firmware and the boot stage: the firmware's
+    /// start-up sets it again while the boot stage's data is still where it was.
+    const FLEXRAM: FlexRamBanks = FlexRamBanks {
+        ocram: 0,
+        itcm: 6,
+        dtcm: 10,
+    };
     /// The boot stage's flash (lunbox-update's `TEENSY41_BOOT_STAGE`) and its linker script.
     const BOOT_STAGE: usize = 64 * 1024;
     const BOOT_SCRIPT: &str = "lunbox-teensy41-boot.x";
@@ -50,11 +57,7 @@ mod teensy41 {
             RuntimeBuilder::from_flexspi(Family::Imxrt1060, FLASH_SIZE)
         };
         firmware
-            .flexram_banks(FlexRamBanks {
-                ocram: 0,
-                itcm: 6,
-                dtcm: 10,
-            })
+            .flexram_banks(FLEXRAM)
             .text(Memory::Itcm)
             .vectors(Memory::Dtcm)
             .rodata(Memory::Dtcm)
@@ -73,11 +76,7 @@ mod teensy41 {
         // The boot stage: a boot image of at most BOOT_STAGE bytes, code in ITCM, data and
         // stack in DTCM, no heap.
         RuntimeBuilder::from_flexspi(Family::Imxrt1060, BOOT_STAGE)
-            .flexram_banks(FlexRamBanks {
-                ocram: 0,
-                itcm: 6,
-                dtcm: 10,
-            })
+            .flexram_banks(FLEXRAM)
             .text(Memory::Itcm)
             .vectors(Memory::Dtcm)
             .rodata(Memory::Dtcm)

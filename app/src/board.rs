@@ -68,9 +68,14 @@ pub trait Board {
     /// anything moved.
     fn service(&self) -> bool;
 
-    /// After each `UsbDevice::poll`: whether the bus moved data the poll did not report
+    /// Right after each `UsbDevice::poll`, before the functions move data: what the
+    /// controller needs on a state change (imxrt-usbd: enable the endpoints once the host
+    /// configured the device).
+    fn on_polled(&self, _device: &UsbDevice<'_, Self::Bus>) {}
+
+    /// After the functions moved data: whether the bus moved data the poll did not report
     /// (the poller then polls again).
-    fn after_poll(&self, device: &UsbDevice<'_, Self::Bus>) -> bool;
+    fn after_poll(&self) -> bool;
 
     /// Sleep until the bus or a function has work, at most `timeout`.
     fn wait_usb(&self, timeout: Duration);

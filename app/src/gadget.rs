@@ -261,6 +261,7 @@ impl<B: Board + 'static> Gadgets<B> {
                             classes.push(c);
                         }
                         let events = device.poll(&mut classes);
+                        board.on_polled(&device);
                         if let Some(c) = ums_class.as_mut() {
                             c.pump();
                         }
@@ -272,7 +273,7 @@ impl<B: Board + 'static> Gadgets<B> {
                             c.pump();
                             c.is_busy()
                         });
-                        let moved = board.after_poll(&device);
+                        let moved = board.after_poll();
                         progress |= dfu_busy | moved | events;
                         if !events && !moved {
                             break;

@@ -760,7 +760,7 @@ fn dfu_download(host: &mut Host, iface: u16, alt: u8, image: &[u8]) -> (u8, u8) 
     host.control_out([0x01, 11, alt, 0, i[0], i[1], 0, 0])
         .unwrap();
     for (n, block) in image
-        .chunks(256)
+        .chunks(4096)
         .chain(std::iter::once(&[][..]))
         .enumerate()
     {
@@ -813,6 +813,25 @@ fn dfu_downloads_land_in_the_ram_disk_and_the_firmware_file() {
     bot.host
         .control_out([0x21, 6, 0, 0, i[0], i[1], 0, 0])
         .unwrap(); // ABORT
+    // A URB with more data than its wLength, and a data stage larger than usb-device's
+    // control buffer (wTransferSize, 4096): both refused (EPIPE), the device answers after.
+    let (st, _, _) = bot
+        .host
+        .submit(0, false, [0x21, 1, 0, 0, i[0], i[1], 16, 0], 32, &[7; 32]);
+    assert_eq!(st, -32, "more data than wLength");
+    let (st, _, _) = bot.host.submit(
+        0,
+        false,
+        [0x21, 1, 0, 0, i[0], i[1], 0x01, 0x10],
+        4097,
+        &[7; 4097],
+    );
+    assert_eq!(st, -32, "a data stage over wTransferSize");
+    assert_eq!(
+        dfu_status(&mut bot.host, iface),
+        (0, 2),
+        "still dfuIDLE, status OK"
+    );
     // Alternate setting 0 is the firmware target (A/B slots, see tests/update.rs): it takes
     // only signed images, so these bytes are refused (errFILE) and nothing is written.
     let fw: Vec<u8> = (0..1000).map(|i| (i % 256) as u8).collect();

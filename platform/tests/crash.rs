@@ -154,3 +154,32 @@ fn real_overflow_past_the_canary_faults_on_the_guard_page() {
         "the fault names the coroutine: {stderr}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_thread_stack_overflow_still_gets_std_report() {
+    if is_child() {
+        // A coroutine installs the guard-page reporter; a fault elsewhere must reach std's
+        // own handler, which names the thread.
+        let h = Builder::new("bystander").stack_size(16 * 1024).spawn(|| {});
+        let _ = h.join();
+        let t = std::thread::Builder::new()
+            .name("deep".into())
+            .stack_size(256 * 1024)
+            .spawn(|| recurse_forever(0))
+            .unwrap();
+        let _ = t.join();
+        println!("survived the overflow");
+        return;
+    }
+    let out = run_child("a_thread_stack_overflow_still_gets_std_report");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!stdout.contains("survived"), "{stdout}");
+    assert!(
+        stderr.contains("thread 'deep'") && stderr.contains("has overflowed its stack"),
+        "std's report: {stderr}"
+    );
+    assert!(!stderr.contains("stack overflow in coroutine"), "{stderr}");
+}

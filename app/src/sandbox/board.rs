@@ -13,7 +13,6 @@ use lunbox_platform::sandbox::Source;
 use lunbox_platform::sandbox::usbip::proto::{DeviceInfo, SPEED_HIGH};
 use lunbox_platform::sandbox::usbip::{BUS_ID, UsbipBus, UsbipServer};
 use usb_device::bus::UsbBusAllocator;
-use usb_device::device::UsbDevice;
 
 use super::log;
 use crate::update;
@@ -117,7 +116,7 @@ impl Board for SandboxBoard {
         server.service()
     }
 
-    fn after_poll(&self, _device: &UsbDevice<'_, UsbipBus>) -> bool {
+    fn after_poll(&self) -> bool {
         self.server.borrow().take_progress() > 0
     }
 

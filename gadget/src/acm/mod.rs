@@ -239,6 +239,10 @@ impl<B: UsbBus> UsbClass<B> for AcmClass<'_, B> {
         self.in_busy = false;
         self.need_zlp = false;
         self.shared.dtr.set(false);
+        // Output for the session the reset ended goes nowhere: it would otherwise be sent
+        // before the host configures the device (on a controller that must enable its
+        // endpoints first, a transfer primed too early never completes).
+        self.shared.tx.borrow_mut().clear();
     }
 
     fn control_in(&mut self, xfer: ControlIn<'_, '_, '_, B>) {

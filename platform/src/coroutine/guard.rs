@@ -48,6 +48,17 @@ impl Slot {
 static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// The actions installed before ours (std's stack-overflow handler, a sanitizer's), for
+/// SIGSEGV and SIGBUS: a fault that is not in a guard page goes on to them.
+struct Previous(core::cell::UnsafeCell<[Option<libc::sigaction>; 2]>);
+
+// SAFETY: written once in `install` (guarded by INSTALLED, before the handler can run),
+// read only by the handler afterwards.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: Previous = Previous(core::cell::UnsafeCell::new([None, None]));
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
 /// This thread's alternate signal stack, while the thread lives.
 struct AltStack {
     _memory: Box<[u8]>,
@@ -129,13 +140,18 @@ fn install() {
     if INSTALLED.swap(true, Ordering::AcqRel) {
         return;
     }
-    for signal in [libc::SIGSEGV, libc::SIGBUS] {
-        set_action(signal, on_fault as *const () as libc::sighandler_t);
+    for (i, signal) in SIGNALS.into_iter().enumerate() {
+        let old = set_action(signal, on_fault as *const () as libc::sighandler_t);
+        // SAFETY: the only write to PREVIOUS, once (INSTALLED), before a fault can read it:
+        // the handler for `signal` was installed just now, and a fault before this store
+        // finds `None` and falls back to the default action.
+        unsafe { (*PREVIOUS.0.get())[i] = old };
     }
 }
 
-/// Set `signal`'s handler (with `SA_SIGINFO | SA_ONSTACK`) or `SIG_DFL`.
-fn set_action(signal: libc::c_int, handler: libc::sighandler_t) {
+/// Set `signal`'s handler (with `SA_SIGINFO | SA_ONSTACK`) or `SIG_DFL`; the action it
+/// replaced.
+fn set_action(signal: libc::c_int, handler: libc::sighandler_t) -> Option<libc::sigaction> {
     // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value to fill in.
     let mut action: libc::sigaction = unsafe { core::mem::zeroed() };
     action.sa_sigaction = handler;
@@ -146,9 +162,27 @@ fn set_action(signal: libc::c_int, handler: libc::sighandler_t) {
     };
     // SAFETY: sigemptyset only writes the mask it is given.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    // SAFETY: `action` is initialised; sigaction is async-signal-safe and replaces the
-    // process-wide action.
-    unsafe { libc::sigaction(signal, &action, core::ptr::null_mut()) };
+    // SAFETY: a zeroed sigaction is a valid value for the kernel to fill in.
+    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: `action` is initialised, `old` is writable; sigaction is async-signal-safe and
+    // replaces the process-wide action.
+    let rc = unsafe { libc::sigaction(signal, &action, &mut old) };
+    (rc == 0).then_some(old)
+}
+
+/// Put back the action that was there before ours (the default if none was).
+fn restore_previous(signal: libc::c_int) {
+    let i = SIGNALS.iter().position(|&s| s == signal).unwrap_or(0);
+    // SAFETY: PREVIOUS is written once before the handler is reachable (see `install`).
+    match unsafe { (*PREVIOUS.0.get())[i] } {
+        // SAFETY: `old` is the action the kernel gave back for this signal.
+        Some(old) => unsafe {
+            libc::sigaction(signal, &old, core::ptr::null_mut());
+        },
+        None => {
+            set_action(signal, libc::SIG_DFL);
+        }
+    }
 }
 
 extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
@@ -174,12 +208,15 @@ extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
             msg.push(b"; give it a larger stack)\n");
             // SAFETY: write(2) is async-signal-safe; the buffer is valid for its length.
             unsafe { libc::write(2, msg.buf.as_ptr().cast(), msg.len) };
-            break;
+            // Back to the default action: returning re-runs the faulting access, which now
+            // ends the process by this signal, as it would have without the handler.
+            set_action(signal, libc::SIG_DFL);
+            return;
         }
     }
-    // Back to the default action: returning re-runs the faulting access, which now ends the
-    // process by this signal, as it would have without the handler.
-    set_action(signal, libc::SIG_DFL);
+    // Not a coroutine's guard page: whoever handled it before (std reports a thread's own
+    // stack overflow) gets the re-run fault.
+    restore_previous(signal);
 }
 
 /// A message built without allocating.

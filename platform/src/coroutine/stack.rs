@@ -32,8 +32,9 @@ const _: () = assert!(ALIGN.is_multiple_of(super::arch::STACK_ALIGN));
 pub(crate) struct Stack {
     base: NonNull<u8>,
     size: usize,
-    /// The guard page's entry in the fault reporter (std unix hosts).
-    _guard: memory::Guard,
+    /// The guard page's entry in the fault reporter (std unix hosts), released before the
+    /// memory is.
+    guard: Option<memory::Guard>,
 }
 
 impl Stack {
@@ -53,7 +54,7 @@ impl Stack {
         Stack {
             base,
             size,
-            _guard: guard,
+            guard: Some(guard),
         }
     }
 
@@ -108,6 +109,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // Unregister the guard page first: once unmapped, its addresses may be reused.
+        let _ = self.guard.take();
         // SAFETY: `base` and `size` come from `memory::allocate`; the runtime drops a stack only
         // once its coroutine can never run again.
         unsafe { memory::free(self.base, self.size) };

@@ -177,6 +177,15 @@ pub fn unique_id() -> u64 {
 /// afterwards: its stack and data are abandoned to the new image.
 pub unsafe fn start_image(table: usize) -> ! {
     cortex_m::interrupt::disable();
+    // SAFETY: stealing the core peripherals here is fine: the caller is about to give up the
+    // processor, and nothing else runs (interrupts are off).
+    let mut core = unsafe { cortex_m::Peripherals::steal() };
+    // The image runs its start-up from flash that a swap may just have rewritten: no stale
+    // instructions or data from before may survive the jump.
+    core.SCB.clean_invalidate_dcache(&mut core.CPUID);
+    core.SCB.invalidate_icache();
+    cortex_m::asm::dsb();
+    cortex_m::asm::isb();
     // SAFETY: the caller guarantees `table` holds a valid image's initial stack pointer and
     // reset vector; `bootload` loads MSP and branches there, never returning.
     unsafe { cortex_m::asm::bootload(table as *const u32) }

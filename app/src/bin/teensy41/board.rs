@@ -131,8 +131,11 @@ impl Board for Teensy41 {
         false
     }
 
-    fn after_poll(&self, device: &UsbDevice<'_, Bus>) -> bool {
+    fn on_polled(&self, device: &UsbDevice<'_, Bus>) {
         self.configured.borrow_mut().update(device);
+    }
+
+    fn after_poll(&self) -> bool {
         false
     }
 

@@ -81,10 +81,11 @@ pub(crate) const USAGE: &str = "fw | fw status            the update state: conf
     download with: dfu-util -a firmware -D IMAGE (lunbox image sign --board teensy41), then reset";
 
 impl Firmware {
-    /// The flash for the slots, the scratch and the state sectors; `None` if it cannot be
-    /// had (then there is no `firmware` target).
+    /// The flash from the secondary slot to the state sectors (the scratch sector lies
+    /// between): never the primary slot this firmware runs from, which only the boot stage
+    /// writes. `None` if it cannot be had (then there is no `firmware` target).
     pub(crate) fn take() -> Option<Firmware> {
-        let writable = LAYOUT.primary.offset..LAYOUT.state[1] + LAYOUT.sector_size;
+        let writable = LAYOUT.secondary.offset..LAYOUT.state[1] + LAYOUT.sector_size;
         let flash = Flash::take(writable).ok()?;
         Some(Firmware {
             flash: SharedFlash(Rc::new(RefCell::new(flash))),

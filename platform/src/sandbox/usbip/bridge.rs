@@ -478,6 +478,15 @@ impl Bridge {
                 // The rest of the data stage at once, not packet by packet: usb-device's control
                 // pipe takes any count up to its buffer, and a 4 KiB DFU block then costs one
                 // poll instead of 64.
+                // Never more than the SETUP's wLength: a URB carrying more is an error (EPIPE),
+                // not data for usb-device to take.
+                let setup = urb.setup.unwrap_or_default();
+                let w_length = usize::from(u16::from_le_bytes([setup[6], setup[7]]));
+                if urb.data.len() > w_length {
+                    urb.pos = urb.data.len();
+                    self.finish_control(proto::EPIPE);
+                    return Err(UsbError::BufferOverflow);
+                }
                 let n = urb.data.len() - urb.pos;
                 if n > buf.len() {
                     // usb-device cannot take this data stage (larger than its control buffer):
