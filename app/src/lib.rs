@@ -15,3 +15,6 @@ pub mod board;
 pub mod console;
 pub mod gadget;
 pub mod shell;
+
+#[cfg(test)]
+mod tests;

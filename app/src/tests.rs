@@ -1,0 +1,283 @@
+//! Host tests of the shared app on a fake board: the gadget built on the virtual USB bus, the
+//! console serving a scripted terminal. Run with the default features (the sandbox's whole
+//! shell) and with `--no-default-features` (the Teensy firmware's command set).
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use lunbox_config::{Config, Entry, MemStore};
+use lunbox_gadget::dfu::ImageSink;
+use lunbox_gadget::testing::{HostPort, VirtualBus};
+use lunbox_platform::coroutine::{self, Completion};
+use lunbox_storage::{RamDisk, Registry, share};
+use usb_device::bus::UsbBusAllocator;
+
+use crate::board::{Board, Closed, DeviceSummary, StackSizes, Terminal};
+use crate::console::Console;
+use crate::gadget::Gadgets;
+use crate::shell::{Action, Context};
+
+/// A board whose controller carries one gadget (like the Teensy's), on the virtual bus.
+struct FakeBoard {
+    bus: Cell<Option<&'static UsbBusAllocator<VirtualBus>>>,
+    /// The host side of the bus, kept so that the bus stays attached.
+    _port: HostPort,
+    logged: RefCell<Vec<String>>,
+}
+
+impl FakeBoard {
+    fn new() -> Self {
+        let (bus, port) = VirtualBus::new();
+        FakeBoard {
+            bus: Cell::new(Some(Box::leak(Box::new(UsbBusAllocator::new(bus))))),
+            _port: port,
+            logged: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Board for FakeBoard {
+    type Bus = VirtualBus;
+    type Store = MemStore;
+
+    fn name(&self) -> &str {
+        "fake board"
+    }
+
+    fn version(&self) -> &str {
+        "9.8.7"
+    }
+
+    fn version_line(&self) -> String {
+        String::from("lunbox 9.8.7 (fake)")
+    }
+
+    fn log(&self, line: &str) {
+        self.logged.borrow_mut().push(String::from(line));
+    }
+
+    fn new_bus(
+        &self,
+        _summary: &DeviceSummary,
+    ) -> Result<&'static UsbBusAllocator<VirtualBus>, String> {
+        self.bus
+            .take()
+            .ok_or_else(|| String::from("one gadget per boot"))
+    }
+
+    fn can_rebuild(&self) -> bool {
+        false
+    }
+
+    fn disconnect(&self) {}
+
+    fn detach(&self) -> Result<(), String> {
+        Err(String::from("detach: not on this board"))
+    }
+
+    fn service(&self) -> bool {
+        false
+    }
+
+    fn after_poll(&self) -> bool {
+        false
+    }
+
+    fn wait_usb(&self, timeout: Duration) {
+        coroutine::sleep(timeout.min(Duration::from_millis(5)));
+    }
+
+    fn firmware_sink(&self) -> Result<Box<dyn ImageSink>, String> {
+        Err(String::from("no firmware slots here"))
+    }
+
+    fn fw(&self, args: &[&str]) -> Result<String, String> {
+        Ok(alloc::format!("fw called with {args:?}"))
+    }
+
+    fn fw_usage(&self) -> &'static str {
+        "fw (the fake board's)"
+    }
+
+    fn default_serial(&self) -> String {
+        String::from("FAKE0001")
+    }
+
+    fn stack_sizes(&self) -> StackSizes {
+        StackSizes {
+            usb: 64 * 1024,
+            ums: 64 * 1024,
+        }
+    }
+
+    fn heap_usage(&self) -> Option<(usize, usize)> {
+        Some((3 << 20, 1 << 20))
+    }
+}
+
+/// A terminal typing `input`, then at its end of input; what the console wrote.
+struct Script {
+    input: VecDeque<u8>,
+    output: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Terminal for Script {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Closed> {
+        // A line at a time, as a person types.
+        let Some(end) = self.input.iter().position(|&b| b == b'\r') else {
+            return Err(Closed);
+        };
+        let n = (end + 1).min(buf.len());
+        for (dst, b) in buf.iter_mut().zip(self.input.drain(..n)) {
+            *dst = b;
+        }
+        Ok(n)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.output.borrow_mut().extend_from_slice(bytes);
+    }
+
+    fn interactive(&self) -> bool {
+        true
+    }
+}
+
+/// Boot the fake board with two RAM disks on LUNs, type `lines`, and return the console's
+/// output (CR LF turned into LF) and how it ended.
+fn session(lines: &[&str]) -> (String, Action) {
+    let mut registry = Registry::new();
+    for name in ["ram0", "ram1"] {
+        registry
+            .add_disk(name, share(RamDisk::new(2048).unwrap()), "ram")
+            .unwrap();
+    }
+    let registry = Rc::new(RefCell::new(registry));
+    let usb_ready = Rc::new(Completion::new());
+    let console_ready = Rc::new(Completion::new());
+    let gadgets = Rc::new(Gadgets::new(
+        Rc::new(FakeBoard::new()),
+        registry.clone(),
+        usb_ready,
+        console_ready.clone(),
+    ));
+    let config = Config {
+        ums: alloc::vec![Entry::new("ram0"), Entry::new("ram1")],
+        ..Config::default()
+    };
+    gadgets.start(config.clone()).unwrap();
+    let output = Rc::new(RefCell::new(Vec::new()));
+    let mut input = VecDeque::new();
+    for line in lines {
+        input.extend(line.bytes());
+        input.push_back(b'\r');
+    }
+    let ctx = Context {
+        gadgets: gadgets.clone(),
+        registry,
+        config: RefCell::new(config),
+        store: RefCell::new(MemStore::new(4096)),
+    };
+    let terminal = Script {
+        input,
+        output: output.clone(),
+    };
+    let mut console = Console::new(ctx, terminal, console_ready, Some(Duration::from_millis(1)));
+    let action = console.run();
+    drop(console);
+    let text = String::from_utf8(output.borrow().clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    (text, action)
+}
+
+#[test]
+fn the_console_runs_commands_on_the_board_and_ends_with_its_input() {
+    let (out, action) = session(&["version", "lun", "lun eject 1", "lun", "mem", "fw status"]);
+    assert_eq!(action, Action::Exit, "the end of input ends the console");
+    // Each line is echoed after the prompt, its output follows.
+    assert!(
+        out.starts_with("lunbox> version\nlunbox 9.8.7 (fake)\n"),
+        "{out}"
+    );
+    assert!(out.contains("lunbox> lun\nLUN  medium"), "{out}");
+    let luns: Vec<&str> = out.lines().filter(|l| l.starts_with("1 ")).collect();
+    assert_eq!(
+        luns.len(),
+        3,
+        "LUN 1 in both listings and after the eject: {out}"
+    );
+    assert!(luns[0].contains("ram1"), "{out}");
+    assert!(luns[2].contains("(none)"), "ejected: {out}");
+    assert!(out.contains("heap: 3.0 MiB used, 1.0 MiB free"), "{out}");
+    assert!(
+        out.contains("fw called with [\"status\"]"),
+        "the board's fw: {out}"
+    );
+}
+
+#[test]
+fn bad_lines_get_errors_not_panics() {
+    let (out, action) = session(&[
+        "frobnicate",
+        "lun eject 9",
+        "lun eject x",
+        "lun add",
+        "lun add 0 nosuchdisk",
+        "detach",
+        "",
+        "help",
+    ]);
+    assert_eq!(action, Action::Exit);
+    assert!(out.contains("error: unknown command 'frobnicate'"), "{out}");
+    assert!(
+        out.contains("error: '9' is not a LUN number: use 0 to 1"),
+        "{out}"
+    );
+    assert!(out.contains("error: 'x' is not a LUN number"), "{out}");
+    assert!(out.contains("wrong arguments"), "{out}");
+    assert!(out.contains("nosuchdisk"), "{out}");
+    assert!(out.contains("error: detach: not on this board"), "{out}");
+    // help lists this build's commands only.
+    assert!(out.contains("  lun "), "{out}");
+    assert_eq!(
+        out.contains("  usbgadget "),
+        cfg!(feature = "full-shell"),
+        "{out}"
+    );
+    assert_eq!(
+        out.contains("  config "),
+        cfg!(feature = "full-shell"),
+        "{out}"
+    );
+    assert_eq!(out.contains("  cat "), cfg!(feature = "fat"), "{out}");
+}
+
+#[test]
+fn a_one_gadget_board_refuses_a_rebuild() {
+    let (out, _) = session(&["usbgadget -d", "usbgadget -S ram0"]);
+    if cfg!(feature = "full-shell") {
+        assert!(
+            out.contains("the fake board builds its USB gadget once per boot"),
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("error: unknown command 'usbgadget'"), "{out}");
+    }
+}
+
+#[test]
+fn reset_and_exit_end_the_console() {
+    assert_eq!(session(&["lun", "reset", "lun"]).1, Action::Reset);
+    let (out, action) = session(&["exit", "lun"]);
+    assert_eq!(action, Action::Exit);
+    assert!(
+        !out.contains("LUN  medium"),
+        "nothing runs after exit: {out}"
+    );
+}
