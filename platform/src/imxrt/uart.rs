@@ -93,6 +93,18 @@ fn lpuart6() -> ral::lpuart::LPUART6 {
     unsafe { ral::lpuart::LPUART6::instance() }
 }
 
+/// Whether LPUART6 can send: its clock gate is on and its transmitter enabled. A program that
+/// never set the UART up (the boot stage) gets no output from the fault handlers, instead of a
+/// second fault on a gated peripheral or a wait for a transmitter that never empties.
+fn transmitter_on() -> bool {
+    // SAFETY: only reads CCM's clock gate register; nothing on the fault path writes CCM.
+    let ccm = unsafe { ral::ccm::CCM::instance() };
+    if hal::ccm::clock_gate::lpuart::<6>().get(&ccm) == hal::ccm::clock_gate::Setting::Off {
+        return false;
+    }
+    ral::read_reg!(ral::lpuart, lpuart6(), CTRL, TE) != 0
+}
+
 /// LPUART6: drain the receiver into [`RX`], feed the transmitter from [`TX`].
 #[unsafe(no_mangle)]
 extern "C" fn LPUART6() {
@@ -132,6 +144,9 @@ extern "C" fn LPUART6() {
 /// Write one byte, waiting for room in the transmit FIFO (panic and fault output, which must
 /// not depend on interrupts). Bytes still queued in the ring go first.
 pub(crate) fn write_blocking(b: u8) {
+    if !transmitter_on() {
+        return;
+    }
     let uart = lpuart6();
     let put = |b: u8| {
         while ral::read_reg!(ral::lpuart, uart, STAT) & STAT_TDRE == 0 {}
