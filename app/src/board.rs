@@ -95,6 +95,12 @@ pub trait Board {
     /// Stack size of the `usb` and `ums` coroutines.
     fn stack_sizes(&self) -> StackSizes;
 
+    /// Whether lunbox can end (`exit`, ^D on the board's terminal): a program can, firmware
+    /// cannot.
+    fn can_exit(&self) -> bool {
+        true
+    }
+
     /// Heap bytes in use and free, if the board keeps count (the console's `mem`).
     fn heap_usage(&self) -> Option<(usize, usize)> {
         None

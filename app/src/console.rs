@@ -80,7 +80,10 @@ impl<B: Board + 'static, T: Terminal> Console<B, T> {
                         for &b in &buf[..n] {
                             match local.feed(b, &mut out, &shell::complete) {
                                 None => {}
-                                Some(Event::Eof) => return Action::Exit,
+                                Some(Event::Eof) if self.ctx.gadgets.board().can_exit() => {
+                                    return Action::Exit;
+                                }
+                                Some(Event::Eof) => {}
                                 Some(Event::Line(line)) => {
                                     let (text, action) = shell::execute(&self.ctx, &line);
                                     if action != Action::Continue {
@@ -174,14 +177,17 @@ fn write_usb(port: &AcmPort, mut bytes: &[u8]) {
         bytes = &bytes[n..];
         if n > 0 {
             stalled_since = None;
+            if !bytes.is_empty() {
+                coroutine::yield_now();
+            }
         } else {
             let since = *stalled_since.get_or_insert_with(coroutine::now);
             if coroutine::now().saturating_duration_since(since) > Duration::from_secs(1) {
                 return;
             }
-        }
-        if !bytes.is_empty() {
-            coroutine::yield_now();
+            // The buffer is full: sleep rather than spin, so that the idle hook runs (on the
+            // board it is what passes the USB interrupt on to the poller that drains it).
+            coroutine::sleep(Duration::from_millis(1));
         }
     }
 }

@@ -7,7 +7,6 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::time::Duration;
@@ -19,6 +18,7 @@ use lunbox_gadget::dfu::{BlockTarget, DfuClass, DfuTarget, SinkTarget, TargetFla
 use lunbox_gadget::ums::{LunConfig, Ums, UmsConfig, UmsControl};
 use lunbox_platform::coroutine::{self, Completion, JoinHandle};
 use lunbox_storage::Registry;
+use usb_device::bus::UsbBus;
 use usb_device::class::UsbClass;
 use usb_device::device::{StringDescriptors, UsbDeviceBuilder, UsbRev, UsbVidPid};
 
@@ -250,16 +250,24 @@ impl<B: Board + 'static> Gadgets<B> {
                 while !coroutine::should_stop() {
                     let mut progress = board.service();
                     for _ in 0..64 {
-                        let mut classes: Vec<&mut dyn UsbClass<_>> = vec![&mut qualifier];
-                        if let Some(c) = ums_class.as_mut() {
-                            classes.push(c);
-                        }
-                        if let Some(c) = acm.as_mut() {
-                            classes.push(c);
-                        }
-                        if let Some(c) = dfu.as_mut() {
-                            classes.push(c);
-                        }
+                        // On the stack, no allocation per poll: an absent function's slot holds
+                        // a class that does nothing.
+                        let (mut no_ums, mut no_acm, mut no_dfu) = (Absent, Absent, Absent);
+                        let mut classes: [&mut dyn UsbClass<_>; 4] = [
+                            &mut qualifier,
+                            match ums_class.as_mut() {
+                                Some(c) => c,
+                                None => &mut no_ums,
+                            },
+                            match acm.as_mut() {
+                                Some(c) => c,
+                                None => &mut no_acm,
+                            },
+                            match dfu.as_mut() {
+                                Some(c) => c,
+                                None => &mut no_dfu,
+                            },
+                        ];
                         let events = device.poll(&mut classes);
                         board.on_polled(&device);
                         if let Some(c) = ums_class.as_mut() {
@@ -315,3 +323,9 @@ fn interfaces(spec: &Spec) -> Vec<(u8, u8, u8)> {
     }
     out
 }
+
+/// Stands in for a function the gadget does not have in the poller's class list: every
+/// `UsbClass` method's default does nothing.
+struct Absent;
+
+impl<B: UsbBus> UsbClass<B> for Absent {}

@@ -22,19 +22,30 @@ use crate::console::Console;
 use crate::gadget::Gadgets;
 use crate::shell::{Action, Context};
 
+std::thread_local! {
+    /// Whether the fake board can exit (a program) or not (firmware).
+    static CAN_EXIT: Cell<bool> = const { Cell::new(true) };
+}
+
 /// A board whose controller carries one gadget (like the Teensy's), on the virtual bus.
 struct FakeBoard {
     bus: Cell<Option<&'static UsbBusAllocator<VirtualBus>>>,
+    /// What wakes the USB poller (given to `Gadgets::new` too).
+    usb_ready: Rc<Completion>,
+    /// `on_polled` calls (the poller must make them).
+    polled: Cell<u64>,
     /// The host side of the bus, kept so that the bus stays attached.
     _port: HostPort,
     logged: RefCell<Vec<String>>,
 }
 
 impl FakeBoard {
-    fn new() -> Self {
+    fn new(usb_ready: Rc<Completion>) -> Self {
         let (bus, port) = VirtualBus::new();
         FakeBoard {
             bus: Cell::new(Some(Box::leak(Box::new(UsbBusAllocator::new(bus))))),
+            usb_ready,
+            polled: Cell::new(0),
             _port: port,
             logged: RefCell::new(Vec::new()),
         }
@@ -88,8 +99,16 @@ impl Board for FakeBoard {
         false
     }
 
+    fn on_polled(&self, _device: &usb_device::device::UsbDevice<'_, VirtualBus>) {
+        self.polled.set(self.polled.get() + 1);
+    }
+
     fn wait_usb(&self, timeout: Duration) {
-        coroutine::sleep(timeout.min(Duration::from_millis(5)));
+        self.usb_ready.wait_timeout(timeout);
+    }
+
+    fn can_exit(&self) -> bool {
+        CAN_EXIT.with(Cell::get)
     }
 
     fn firmware_sink(&self) -> Result<Box<dyn ImageSink>, String> {
@@ -128,7 +147,8 @@ struct Script {
 
 impl Terminal for Script {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Closed> {
-        // A line at a time, as a person types.
+        // A line at a time, as a person types: the other coroutines run in between.
+        coroutine::yield_now();
         let Some(end) = self.input.iter().position(|&b| b == b'\r') else {
             return Err(Closed);
         };
@@ -160,8 +180,9 @@ fn session(lines: &[&str]) -> (String, Action) {
     let registry = Rc::new(RefCell::new(registry));
     let usb_ready = Rc::new(Completion::new());
     let console_ready = Rc::new(Completion::new());
+    let board = Rc::new(FakeBoard::new(usb_ready.clone()));
     let gadgets = Rc::new(Gadgets::new(
-        Rc::new(FakeBoard::new()),
+        board.clone(),
         registry.clone(),
         usb_ready,
         console_ready.clone(),
@@ -187,9 +208,13 @@ fn session(lines: &[&str]) -> (String, Action) {
         input,
         output: output.clone(),
     };
-    let mut console = Console::new(ctx, terminal, console_ready, Some(Duration::from_millis(1)));
+    let mut console = Console::new(ctx, terminal, console_ready, None);
     let action = console.run();
     drop(console);
+    assert!(
+        board.polled.get() > 0,
+        "the poller ran and called on_polled"
+    );
     let text = String::from_utf8(output.borrow().clone())
         .unwrap()
         .replace("\r\n", "\n");
@@ -241,7 +266,11 @@ fn bad_lines_get_errors_not_panics() {
     );
     assert!(out.contains("error: 'x' is not a LUN number"), "{out}");
     assert!(out.contains("wrong arguments"), "{out}");
-    assert!(out.contains("nosuchdisk"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("error:") && l.contains("nosuchdisk")),
+        "{out}"
+    );
     assert!(out.contains("error: detach: not on this board"), "{out}");
     // help lists this build's commands only.
     assert!(out.contains("  lun "), "{out}");
@@ -260,15 +289,33 @@ fn bad_lines_get_errors_not_panics() {
 
 #[test]
 fn a_one_gadget_board_refuses_a_rebuild() {
-    let (out, _) = session(&["usbgadget -d", "usbgadget -S ram0"]);
-    if cfg!(feature = "full-shell") {
-        assert!(
-            out.contains("the fake board builds its USB gadget once per boot"),
-            "{out}"
-        );
-    } else {
-        assert!(out.contains("error: unknown command 'usbgadget'"), "{out}");
+    for line in ["usbgadget -d", "usbgadget -S ram0"] {
+        let (out, _) = session(&[line]);
+        if cfg!(feature = "full-shell") {
+            assert!(
+                out.contains("error: the fake board builds its USB gadget once per boot"),
+                "{line}: {out}"
+            );
+        } else {
+            assert!(out.contains("error: unknown command 'usbgadget'"), "{out}");
+        }
     }
+}
+
+#[test]
+fn firmware_cannot_exit() {
+    CAN_EXIT.with(|c| c.set(false));
+    let (out, action) = session(&["exit", "lun", "reset"]);
+    CAN_EXIT.with(|c| c.set(true));
+    assert_eq!(action, Action::Reset, "only reset ends it: {out}");
+    assert!(
+        out.contains("error: exit: the firmware keeps running (reset restarts it)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("LUN  medium"),
+        "commands after exit run: {out}"
+    );
 }
 
 #[test]

@@ -210,7 +210,12 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         ["help"] | ["?"] => Ok(help_all()),
         ["help", cmd] => help_one(ctx, cmd),
         ["version"] => Ok(ctx.gadgets.board().version_line()),
-        ["exit"] | ["quit"] => return (String::new(), Action::Exit),
+        ["exit"] | ["quit"] if ctx.gadgets.board().can_exit() => {
+            return (String::new(), Action::Exit);
+        }
+        ["exit"] | ["quit"] => Err(String::from(
+            "exit: the firmware keeps running (reset restarts it)",
+        )),
         ["reset"] => return (String::new(), Action::Reset),
         ["detach"] => ctx.gadgets.detach().map(|()| "host detached".to_string()),
         #[cfg(feature = "full-shell")]

@@ -181,6 +181,10 @@ impl Board for Teensy41 {
         STACKS
     }
 
+    fn can_exit(&self) -> bool {
+        false
+    }
+
     fn heap_usage(&self) -> Option<(usize, usize)> {
         Some(heap::usage())
     }

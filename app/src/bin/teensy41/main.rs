@@ -95,6 +95,11 @@ fn main() -> ! {
     };
     if board.has_firmware_target() {
         config.dfu.push(Entry::new(FIRMWARE).named("firmware"));
+    } else if cfg!(feature = "teensy41-ab") {
+        log(
+            &uart,
+            "firmware: the program flash is not available: no firmware target",
+        );
     }
     let registry = Rc::new(RefCell::new(disks.registry));
     let gadgets = Rc::new(Gadgets::new(
@@ -138,8 +143,9 @@ fn main() -> ! {
                 terminal.flush();
                 imxrt::reset()
             }
-            // ^D or `exit` on the board: there is nothing to exit to; serve again.
-            Action::Exit | Action::Continue => uart.write(b"(the firmware keeps running)\r\n"),
+            // The board refuses `exit` and ignores ^D (`Board::can_exit`): nothing ends the
+            // console but `reset`; serve again should it return anyway.
+            Action::Exit | Action::Continue => {}
         }
     }
 }
