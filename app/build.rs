@@ -39,6 +39,28 @@ mod teensy41 {
     /// Heap in DTCM: coroutine stacks, USB function buffers, device records.
     const HEAP: usize = 256 * 1024;
 
+    /// Where both programs put their sections: the FlexRAM split, code in ITCM, everything
+    /// else in DTCM but `.uninit` (in `uninit`), with a `stack`- and `heap`-byte stack and heap.
+    fn place(
+        builder: &mut RuntimeBuilder,
+        uninit: Memory,
+        stack: usize,
+        heap: usize,
+    ) -> &mut RuntimeBuilder {
+        builder
+            .flexram_banks(FLEXRAM)
+            .text(Memory::Itcm)
+            .vectors(Memory::Dtcm)
+            .rodata(Memory::Dtcm)
+            .data(Memory::Dtcm)
+            .bss(Memory::Dtcm)
+            .uninit(uninit)
+            .stack(Memory::Dtcm)
+            .stack_size(stack)
+            .heap(Memory::Dtcm)
+            .heap_size(heap)
+    }
+
     pub(super) fn memory_map() {
         // Host builds of the feature (clippy --all-features on a PC) have nothing to link.
         let target = std::env::var("TARGET").unwrap_or_default();
@@ -56,37 +78,15 @@ mod teensy41 {
         } else {
             RuntimeBuilder::from_flexspi(Family::Imxrt1060, FLASH_SIZE)
         };
-        firmware
-            .flexram_banks(FLEXRAM)
-            .text(Memory::Itcm)
-            .vectors(Memory::Dtcm)
-            .rodata(Memory::Dtcm)
-            .data(Memory::Dtcm)
-            .bss(Memory::Dtcm)
-            .uninit(Memory::Ocram)
-            .stack(Memory::Dtcm)
-            .stack_size(STACK)
-            .heap(Memory::Dtcm)
-            .heap_size(HEAP)
+        place(&mut firmware, Memory::Ocram, STACK, HEAP)
             .linker_script_name(SCRIPT)
             .build()
             .expect("imxrt-rt: the Teensy 4.1 memory map");
         println!("cargo:rustc-link-arg-bin=lunbox-teensy41=-T{SCRIPT}");
 
-        // The boot stage: a boot image of at most BOOT_STAGE bytes, code in ITCM, data and
-        // stack in DTCM, no heap.
-        RuntimeBuilder::from_flexspi(Family::Imxrt1060, BOOT_STAGE)
-            .flexram_banks(FLEXRAM)
-            .text(Memory::Itcm)
-            .vectors(Memory::Dtcm)
-            .rodata(Memory::Dtcm)
-            .data(Memory::Dtcm)
-            .bss(Memory::Dtcm)
-            .uninit(Memory::Dtcm)
-            .stack(Memory::Dtcm)
-            .stack_size(BOOT_STACK)
-            .heap(Memory::Dtcm)
-            .heap_size(0)
+        // The boot stage: a boot image of at most BOOT_STAGE bytes, no heap.
+        let mut boot = RuntimeBuilder::from_flexspi(Family::Imxrt1060, BOOT_STAGE);
+        place(&mut boot, Memory::Dtcm, BOOT_STACK, 0)
             .linker_script_name(BOOT_SCRIPT)
             .build()
             .expect("imxrt-rt: the Teensy 4.1 boot stage's memory map");

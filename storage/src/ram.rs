@@ -6,11 +6,24 @@ use alloc::vec::Vec;
 use crate::device::{BLOCK_SIZE, BlockDevice, check_io, check_write};
 use crate::error::StorageError;
 
-/// A disk held in memory (lost at reset).
+/// A disk held in memory (lost at reset): its own `Vec` ([`RamDisk::new`]), or a region it is
+/// given ([`RamDisk::over`], e.g. the board's OCRAM).
 #[derive(Debug, Clone)]
-pub struct RamDisk {
-    data: Vec<u8>,
+pub struct RamDisk<M = Vec<u8>> {
+    data: M,
     read_only: bool,
+}
+
+impl<'a> RamDisk<&'a mut [u8]> {
+    /// A disk over `memory`, as it is (its whole blocks; a partial block at the end is left
+    /// out).
+    pub fn over(memory: &'a mut [u8]) -> Self {
+        let whole = memory.len() / BLOCK_SIZE as usize * BLOCK_SIZE as usize;
+        RamDisk {
+            data: &mut memory[..whole],
+            read_only: false,
+        }
+    }
 }
 
 impl RamDisk {
@@ -34,7 +47,9 @@ impl RamDisk {
             read_only: false,
         })
     }
+}
 
+impl<M: AsRef<[u8]> + AsMut<[u8]>> RamDisk<M> {
     /// Refuse (or allow) writes.
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
@@ -42,23 +57,23 @@ impl RamDisk {
 
     /// The disk's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.data
+        self.data.as_ref()
     }
 }
 
-impl BlockDevice for RamDisk {
+impl<M: AsRef<[u8]> + AsMut<[u8]>> BlockDevice for RamDisk<M> {
     fn block_size(&self) -> u32 {
         BLOCK_SIZE
     }
 
     fn num_blocks(&self) -> u64 {
-        (self.data.len() / BLOCK_SIZE as usize) as u64
+        (self.data.as_ref().len() / BLOCK_SIZE as usize) as u64
     }
 
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         check_io(lba, buf.len(), BLOCK_SIZE, self.num_blocks())?;
         let start = lba as usize * BLOCK_SIZE as usize;
-        buf.copy_from_slice(&self.data[start..start + buf.len()]);
+        buf.copy_from_slice(&self.data.as_ref()[start..start + buf.len()]);
         Ok(())
     }
 
@@ -71,7 +86,7 @@ impl BlockDevice for RamDisk {
             self.read_only,
         )?;
         let start = lba as usize * BLOCK_SIZE as usize;
-        self.data[start..start + buf.len()].copy_from_slice(buf);
+        self.data.as_mut()[start..start + buf.len()].copy_from_slice(buf);
         Ok(())
     }
 

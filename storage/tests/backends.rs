@@ -44,6 +44,31 @@ fn ram_disk_round_trip_and_bounds() {
 }
 
 #[test]
+fn a_ram_disk_over_a_region_uses_its_whole_blocks_in_place() {
+    let mut region = vec![0xAAu8; 3 * 512 + 100];
+    {
+        let mut disk = RamDisk::over(&mut region);
+        assert_eq!(
+            disk.num_blocks(),
+            3,
+            "the partial block at the end is left out"
+        );
+        disk.write(2, &[7u8; 512]).unwrap();
+        let mut back = [0u8; 512];
+        disk.read(1, &mut back).unwrap();
+        assert_eq!(back, [0xAA; 512], "the region's contents as they were");
+        assert!(matches!(
+            disk.write(3, &[0u8; 512]),
+            Err(StorageError::OutOfRange { .. })
+        ));
+        disk.set_read_only(true);
+        assert!(disk.write(0, &[0u8; 512]).is_err());
+    }
+    assert_eq!(&region[1024..1536], &[7u8; 512][..], "written in place");
+    assert_eq!(&region[1536..], &[0xAA; 100][..], "the tail untouched");
+}
+
+#[test]
 fn file_disk_round_trip_persists_and_flushes() {
     let path = temp_path("rt.img");
     {

@@ -7,59 +7,12 @@ use alloc::vec::Vec;
 
 use lunbox_platform::imxrt::{ActivityLed, Pin13, Uart, Usdhc};
 use lunbox_storage::{
-    BLOCK_SIZE, BlockDevice, DeviceRef, Registry, SdmmcBackend, StorageError, check_io,
-    check_write, open_sd_card, share,
+    BlockDevice, DeviceRef, RamDisk, Registry, SdmmcBackend, StorageError, open_sd_card, share,
 };
 
 use lunbox_config::Entry;
 
 use crate::log;
-
-/// A RAM disk over a fixed memory region (the board's OCRAM2 area), lost at reset.
-pub(crate) struct RegionDisk {
-    data: &'static mut [u8],
-}
-
-impl RegionDisk {
-    pub(crate) fn new(data: &'static mut [u8]) -> Self {
-        let whole = data.len() / BLOCK_SIZE as usize * BLOCK_SIZE as usize;
-        RegionDisk {
-            data: &mut data[..whole],
-        }
-    }
-}
-
-impl BlockDevice for RegionDisk {
-    fn block_size(&self) -> u32 {
-        BLOCK_SIZE
-    }
-
-    fn num_blocks(&self) -> u64 {
-        (self.data.len() / BLOCK_SIZE as usize) as u64
-    }
-
-    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), StorageError> {
-        check_io(lba, buf.len(), BLOCK_SIZE, self.num_blocks())?;
-        let start = lba as usize * BLOCK_SIZE as usize;
-        buf.copy_from_slice(&self.data[start..start + buf.len()]);
-        Ok(())
-    }
-
-    fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), StorageError> {
-        check_write(lba, buf.len(), BLOCK_SIZE, self.num_blocks(), false)?;
-        let start = lba as usize * BLOCK_SIZE as usize;
-        self.data[start..start + buf.len()].copy_from_slice(buf);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), StorageError> {
-        Ok(())
-    }
-
-    fn is_read_only(&self) -> bool {
-        false
-    }
-}
 
 /// A device seen through the activity LED: every read and write pulses it.
 struct Blinking {
@@ -179,7 +132,7 @@ pub(crate) fn setup(
         &mut disks,
         uart,
         "ram0",
-        share(RegionDisk::new(ram_disk)),
+        share(RamDisk::over(ram_disk)),
         "ram (OCRAM)",
     );
     disks
