@@ -164,27 +164,7 @@ impl Host {
         len: u32,
         out: &[u8],
     ) -> (i32, u32, Vec<u8>) {
-        self.seq += 1;
-        let mut h = Vec::new();
-        for v in [
-            1u32,
-            self.seq,
-            0x0001_0002,
-            u32::from(dir_in),
-            ep,
-            0,
-            len,
-            0,
-            0xffff_ffff,
-            0,
-        ] {
-            h.extend_from_slice(&v.to_be_bytes());
-        }
-        h.extend_from_slice(&setup);
-        if !dir_in {
-            h.extend_from_slice(out);
-        }
-        self.s.write_all(&h).unwrap();
+        submit_async(self, ep, dir_in, setup, len, out);
         let r = read_exact(&mut self.s, 48);
         assert_eq!(be32(&r, 0), 3, "RET_SUBMIT");
         assert_eq!(be32(&r, 4), self.seq, "matching seqnum");
