@@ -136,9 +136,9 @@ impl<B: Board + 'static> Gadgets<B> {
         // checked against the configuration's rules. Without that feature the only spec is
         // the board's own, made from its disks, and the functions' constructors still refuse
         // what they cannot do (too many LUNs or targets, a missing device).
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         let registry = self.registry.clone();
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         lunbox_config::validate(&spec, |n| registry.borrow().get(n).is_some()).map_err(
             |errors| {
                 errors

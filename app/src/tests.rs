@@ -171,6 +171,11 @@ impl Terminal for Script {
 /// Boot the fake board with two RAM disks on LUNs, type `lines`, and return the console's
 /// output (CR LF turned into LF) and how it ended.
 fn session(lines: &[&str]) -> (String, Action) {
+    session_with_store(lines, MemStore::new(4096)).0
+}
+
+/// [`session`] with the configuration store `store`, returned after the session.
+fn session_with_store(lines: &[&str], store: MemStore) -> ((String, Action), MemStore) {
     let mut registry = Registry::new();
     for name in ["ram0", "ram1"] {
         registry
@@ -202,7 +207,7 @@ fn session(lines: &[&str]) -> (String, Action) {
         gadgets: gadgets.clone(),
         registry,
         config: RefCell::new(config),
-        store: RefCell::new(MemStore::new(4096)),
+        store: RefCell::new(store),
     };
     let terminal = Script {
         input,
@@ -210,6 +215,7 @@ fn session(lines: &[&str]) -> (String, Action) {
     };
     let mut console = Console::new(ctx, terminal, console_ready, None);
     let action = console.run();
+    let store = console.context().store.replace(MemStore::new(0));
     drop(console);
     assert!(
         board.polled.get() > 0,
@@ -218,7 +224,7 @@ fn session(lines: &[&str]) -> (String, Action) {
     let text = String::from_utf8(output.borrow().clone())
         .unwrap()
         .replace("\r\n", "\n");
-    (text, action)
+    ((text, action), store)
 }
 
 #[test]
@@ -279,11 +285,7 @@ fn bad_lines_get_errors_not_panics() {
         cfg!(feature = "full-shell"),
         "{out}"
     );
-    assert_eq!(
-        out.contains("  config "),
-        cfg!(feature = "full-shell"),
-        "{out}"
-    );
+    assert_eq!(out.contains("  config "), cfg!(feature = "config"), "{out}");
     assert_eq!(out.contains("  cat "), cfg!(feature = "fat"), "{out}");
 }
 
@@ -327,4 +329,55 @@ fn reset_and_exit_end_the_console() {
         !out.contains("LUN  medium"),
         "nothing runs after exit: {out}"
     );
+}
+
+/// The `config` commands on a board that builds its gadget once per boot (the Teensy's A/B
+/// build): a change is checked and saved for the next boot, the running gadget stays.
+#[cfg(feature = "config")]
+#[test]
+fn config_saves_for_the_next_boot_on_a_one_gadget_board() {
+    let ((out, _), mut store) = session_with_store(
+        &[
+            "config set ums=ram1()ro,ram0",
+            "config set ums=nosuchdisk",
+            "config set vid=banana",
+            "config save",
+            "lun",
+        ],
+        MemStore::new(4096),
+    );
+    assert!(
+        out.contains("changed (config save keeps it, the next boot runs it)"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("error:") && l.contains("nosuchdisk")),
+        "an unknown device is refused: {out}"
+    );
+    // A syntax error points into what was typed, not the whole configuration text.
+    assert!(
+        out.contains("error: vid=banana: column 5: expected a number"),
+        "{out}"
+    );
+    assert!(out.contains("saved (slot 0, sequence 1)"), "{out}");
+    // The running gadget is unchanged: LUN 0 still exports ram0, writable.
+    let lun0: Vec<&str> = out.lines().filter(|l| l.starts_with("0 ")).collect();
+    assert!(
+        lun0.len() == 1 && lun0[0].contains("ram0") && !lun0[0].contains("ro"),
+        "{out}"
+    );
+    // What the next boot finds: the accepted change only.
+    let saved = lunbox_config::load(&mut store).unwrap().unwrap();
+    assert_eq!(
+        saved.ums,
+        alloc::vec![
+            Entry::new("ram1").flag(lunbox_config::Flag::ReadOnly),
+            Entry::new("ram0")
+        ]
+    );
+    assert_eq!(saved.vid, lunbox_config::DEFAULT_VID);
+    // And `config load` in the next session shows it.
+    let ((out, _), _) = session_with_store(&["config load"], store);
+    assert!(out.contains("ums=ram1()ro,ram0"), "{out}");
 }

@@ -740,7 +740,7 @@ impl<E: fmt::Display> fmt::Display for BootProblem<E> {
         match self {
             BootProblem::Load(e) => write!(f, "{e}; using the defaults"),
             BootProblem::Invalid(errors) => {
-                f.write_str("the saved configuration is not usable, not starting the gadget:")?;
+                f.write_str("the saved configuration is not usable:")?;
                 errors.iter().try_for_each(|e| write!(f, "\n  {e}"))
             }
         }
@@ -751,8 +751,8 @@ impl<E: fmt::Display> fmt::Display for BootProblem<E> {
 ///
 /// - A saved configuration that [`validate`](crate::validate()) accepts is used, and the gadget
 ///   starts if its `autostart` is on.
-/// - A saved configuration with problems is used but the gadget does not start: the problems
-///   go to the console, where the configuration can be fixed and saved.
+/// - A saved configuration with problems is used but the gadget does not start (`start` is
+///   false): the problems go to the console, where the configuration can be fixed and saved.
 /// - Nothing saved: the defaults, and the gadget starts (first boot).
 /// - Nothing intact saved (damaged slots, unreadable text): the defaults, the gadget starts,
 ///   and the problem goes to the console.

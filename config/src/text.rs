@@ -295,7 +295,9 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Config, ParseError> {
             // The prefix is valid UTF-8 by definition.
             let prefix = core::str::from_utf8(valid).unwrap_or_default();
             let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
-            let mut column = prefix[line_start..].chars().count() + 1;
+            // `get`, not an index: a str index's panic path formats a `char` with `Debug`,
+            // which pulls Unicode tables into the firmware (docs/teensy41.md).
+            let mut column = prefix.get(line_start..).unwrap_or_default().chars().count() + 1;
             let line = prefix.matches('\n').count() + 1;
             if line == 1 && prefix.starts_with('\u{feff}') {
                 column -= 1;
@@ -380,10 +382,18 @@ pub(crate) fn split_flags(list: List, letters: &[char]) -> Result<Flags, FlagsEr
 
 /// Pushes `c` as shown in messages: control and space characters other than ' ' escaped.
 fn push_visible(s: &mut String, c: char) {
-    if c.is_control() || (c.is_whitespace() && c != ' ') {
-        s.extend(c.escape_debug());
-    } else {
-        s.push(c);
+    // Escaped by hand, not with `char::escape_debug`: its printable-character tables cost
+    // the firmware ~5 KiB of flash.
+    match c {
+        '\t' => s.push_str("\\t"),
+        '\n' => s.push_str("\\n"),
+        '\r' => s.push_str("\\r"),
+        '\0' => s.push_str("\\0"),
+        c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+            // Writing to a String cannot fail.
+            let _ = write!(s, "\\u{{{:x}}}", u32::from(c));
+        }
+        c => s.push(c),
     }
 }
 

@@ -513,7 +513,7 @@ fn boot_uses_the_saved_config() {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         [
-            "the saved configuration is not usable, not starting the gadget:\n  ums LUN 0 (sd1.1): \
+            "the saved configuration is not usable:\n  ums LUN 0 (sd1.1): \
           no device 'sd1.1' (devinfo lists the devices)"
         ]
     );

@@ -21,7 +21,7 @@ use lunbox_storage::{FileDisk, RamDisk, Registry, share};
 use crate::Options;
 use crate::state;
 use board::SandboxBoard;
-use lunbox_config::{Entry, FileStore, Flag};
+use lunbox_config::{Config, Entry, FileStore, Flag};
 
 /// Log a line to stderr.
 pub(crate) fn log(line: &str) {
@@ -124,36 +124,32 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         usb_source.ready.clone(),
         console_source.ready.clone(),
     ));
-    // The saved configuration (autostart), or the defaults: every disk above on its LUN.
+    // The saved configuration (autostart), or the built-in gadget: every disk above on its
+    // LUN; DFU targets for the firmware file and the RAM disk (readable).
+    let mut builtin = Config {
+        ums: defaults,
+        ..Config::default()
+    };
+    builtin
+        .dfu
+        .push(Entry::new(lunbox_config::FIRMWARE).named("firmware"));
+    if registry.borrow().get("ram0").is_some() {
+        builtin.dfu.push(Entry::new("ram0").flag(Flag::Readback));
+    }
     let mut store = FileStore::new(&options.state_dir);
     let boot = {
         let r = registry.borrow();
         lunbox_config::boot(&mut store, |n| r.get(n).is_some())
     };
-    for problem in &boot.problems {
-        log(&format!("config: {problem}"));
+    let plan = lunbox::boot::plan(boot, &builtin, false);
+    for line in &plan.log {
+        log(line);
     }
-    let mut config = boot.config;
-    if config.ums.is_empty() {
-        config.ums = defaults;
-    }
-    if boot.loaded_from.is_none() && config.dfu.is_empty() {
-        // First run: DFU targets for the firmware file and the RAM disk (readable).
-        config
-            .dfu
-            .push(Entry::new(lunbox_config::FIRMWARE).named("firmware"));
-        if registry.borrow().get("ram0").is_some() {
-            config.dfu.push(Entry::new("ram0").flag(Flag::Readback));
-        }
-    }
-    if boot.start {
-        if let Err(e) = gadgets.start(config.clone()) {
-            log(&format!("the gadget did not start: {e}"));
-        }
-    } else if boot.problems.is_empty() {
-        log("autostart is off: start the gadget with usbgadget");
-    } else {
-        log("the gadget is not started (fix the configuration, then: usbgadget)");
+    let config = plan.config;
+    if let Some(run) = plan.run
+        && let Err(e) = gadgets.start(run)
+    {
+        log(&format!("the gadget did not start: {e}"));
     }
 
     println!(

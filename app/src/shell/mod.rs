@@ -154,20 +154,26 @@ const FULL_COMMANDS: &[Help] = &[
                 mass-storage flags: ro (read-only), fixed (not removable)\n\
                 DFU flags: s (stage the whole image first), r (allow upload)",
     },
-    Help {
-        name: "config",
-        summary: "show, change, save and load the configuration",
-        usage: "config                    show the configuration being edited\n\
-                config set KEY=VALUE      change one setting (keys: ums, dfu, acm, autostart,\n\
-                                          vid, pid, manufacturer, product, serial)\n\
-                config save               save it (it starts at boot when autostart=on)\n\
-                config load               back to the saved configuration\n\
-                config default            back to the built-in defaults\n\
-                then: usbgadget           to run it",
-    },
 ];
 #[cfg(not(feature = "full-shell"))]
 const FULL_COMMANDS: &[Help] = &[];
+
+/// The configuration commands (feature `config`).
+#[cfg(feature = "config")]
+const CONFIG_COMMANDS: &[Help] = &[Help {
+    name: "config",
+    summary: "show, change, save and load the configuration",
+    usage: "config                    show the configuration being edited\n\
+            config set KEY=VALUE      change one setting (keys: ums, dfu, acm, autostart,\n\
+                                      vid, pid, manufacturer, product, serial)\n\
+            config save               save it (the gadget starts from it at boot)\n\
+            config load               back to the saved configuration\n\
+            config default            back to the built-in defaults\n\
+            then: usbgadget to run it (on a board that builds its gadget once: config save,\n\
+            reset)",
+}];
+#[cfg(not(feature = "config"))]
+const CONFIG_COMMANDS: &[Help] = &[];
 
 /// The FAT commands (feature `fat`).
 #[cfg(feature = "fat")]
@@ -186,10 +192,15 @@ const FAT_COMMANDS: &[Help] = &[
 #[cfg(not(feature = "fat"))]
 const FAT_COMMANDS: &[Help] = &[];
 
-/// The commands this build has: `ls` and `cat` need the `fat` feature; `usbgadget`, `config`
-/// and `part` the `full-shell` feature (the board's firmware has neither, for flash space).
+/// The commands this build has: `ls` and `cat` need the `fat` feature, `config` the `config`
+/// feature, `usbgadget` and `part` the `full-shell` feature (the board's firmware has only
+/// `config`, for flash space).
 fn commands() -> impl Iterator<Item = &'static Help> {
-    COMMANDS.iter().chain(FULL_COMMANDS).chain(FAT_COMMANDS)
+    COMMANDS
+        .iter()
+        .chain(FULL_COMMANDS)
+        .chain(CONFIG_COMMANDS)
+        .chain(FAT_COMMANDS)
 }
 
 /// Command names starting with `prefix` (tab completion).
@@ -221,17 +232,17 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         #[cfg(feature = "full-shell")]
         ["usbgadget", rest @ ..] => usbgadget(ctx, rest),
         ["fw", rest @ ..] => ctx.gadgets.board().fw(rest),
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         ["config"] | ["config", "show"] => {
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         ["config", "set", rest @ ..] if !rest.is_empty() => config_set(ctx, &rest.join(" ")),
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         ["config", "save"] => config_save(ctx),
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         ["config", "load"] => config_load(ctx),
-        #[cfg(feature = "full-shell")]
+        #[cfg(feature = "config")]
         ["config", "default"] => {
             *ctx.config.borrow_mut() = Config::default();
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
@@ -543,7 +554,7 @@ fn usbgadget<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<Stri
     }
 }
 
-#[cfg(feature = "full-shell")]
+#[cfg(feature = "config")]
 /// `config set KEY=VALUE`: replace one line of the configuration text and parse it again.
 fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String, String> {
     let line = line.trim();
@@ -552,34 +563,48 @@ fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String
         .ok_or("write KEY=VALUE, e.g. config set acm=off")?;
     let key = key.trim();
     let current = ctx.config.borrow().to_string();
-    let mut replaced = false;
+    // The line number of the typed line in the text parsed below.
+    let mut typed_at = None;
     let mut text = String::new();
-    for l in current.lines() {
+    for (n, l) in current.lines().enumerate() {
         if l.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
             text.push_str(line);
-            replaced = true;
+            typed_at = Some(n + 1);
         } else {
             text.push_str(l);
         }
         text.push('\n');
     }
-    if !replaced {
+    if typed_at.is_none() {
         text.push_str(line);
         text.push('\n');
+        typed_at = Some(current.lines().count() + 1);
     }
-    let config = lunbox_config::parse(&text).map_err(|e| e.to_string())?;
+    let config = lunbox_config::parse(&text).map_err(|e| {
+        if Some(e.line) == typed_at {
+            // Where in what was typed, not in the whole configuration's text.
+            format!(
+                "{line}: column {}: expected {}, found {}",
+                e.column, e.expected, e.found
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
     let registry = ctx.registry.clone();
     if let Err(errors) = lunbox_config::validate(&config, |n| registry.borrow().get(n).is_some()) {
         let msgs: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         return Err(msgs.join("\n"));
     }
     *ctx.config.borrow_mut() = config;
-    Ok(String::from(
-        "changed (usbgadget runs it, config save keeps it)",
-    ))
+    Ok(String::from(if ctx.gadgets.board().can_rebuild() {
+        "changed (usbgadget runs it, config save keeps it)"
+    } else {
+        "changed (config save keeps it, the next boot runs it)"
+    }))
 }
 
-#[cfg(feature = "full-shell")]
+#[cfg(feature = "config")]
 fn config_save<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let config = ctx.config.borrow().clone();
     let written =
@@ -590,7 +615,7 @@ fn config_save<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     ))
 }
 
-#[cfg(feature = "full-shell")]
+#[cfg(feature = "config")]
 fn config_load<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
     let loaded = lunbox_config::load(&mut *ctx.store.borrow_mut()).map_err(|e| e.to_string())?;
     match loaded {
@@ -638,7 +663,7 @@ mod tests {
         if cfg!(feature = "fat") {
             want.push("cat");
         }
-        if cfg!(feature = "full-shell") {
+        if cfg!(feature = "config") {
             want.push("config");
         }
         assert_eq!(sorted(complete("c")), want);

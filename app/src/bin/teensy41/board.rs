@@ -1,6 +1,6 @@
 //! The Teensy 4.1 as the shared app's [`Board`]: the USB controller (one gadget per boot:
-//! imxrt-usbd takes its endpoint memory once), firmware updates (the A/B build), and the UART
-//! as the console's terminal.
+//! imxrt-usbd takes its endpoint memory once), the configuration store in flash, firmware
+//! updates (the A/B build), and the UART as the console's terminal.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -10,7 +10,6 @@ use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
 use lunbox::board::{Board, Closed, DeviceSummary, StackSizes, Terminal};
-use lunbox_config::MemStore;
 use lunbox_gadget::dfu::ImageSink;
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::usb::{Bus, Configured};
@@ -63,10 +62,12 @@ pub(crate) struct Teensy41 {
 impl Teensy41 {
     /// The board with its USB bus, logging to `uart`; the poller sleeps on `usb_ready` (the
     /// USB interrupt's completion). The USB serial number is made from the chip's unique id.
+    /// In the A/B build `firmware` updates the firmware (`None`: no program flash).
     pub(crate) fn new(
         usb: &'static UsbBusAllocator<Bus>,
         uart: Rc<Uart>,
         usb_ready: Rc<Completion>,
+        #[cfg(feature = "teensy41-ab")] firmware: Option<crate::firmware::Firmware>,
     ) -> Self {
         Teensy41 {
             uart,
@@ -75,7 +76,7 @@ impl Teensy41 {
             configured: RefCell::new(Configured::default()),
             serial: format!("LB{:016X}", lunbox_platform::imxrt::unique_id()),
             #[cfg(feature = "teensy41-ab")]
-            firmware: crate::firmware::Firmware::take(),
+            firmware,
         }
     }
 
@@ -90,8 +91,12 @@ impl Teensy41 {
 
 impl Board for Teensy41 {
     type Bus = Bus;
-    /// No configuration store on this firmware yet (see docs/teensy41.md).
-    type Store = MemStore;
+    /// Two sectors of the program flash (docs/teensy41.md, "Flash layout") in the A/B build;
+    /// the plain build has no `config` commands (flash space).
+    #[cfg(feature = "teensy41-ab")]
+    type Store = crate::flash::ConfigStore;
+    #[cfg(not(feature = "teensy41-ab"))]
+    type Store = lunbox_config::MemStore;
 
     fn name(&self) -> &str {
         "teensy41"

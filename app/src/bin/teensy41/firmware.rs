@@ -5,19 +5,16 @@
 
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::rc::Rc;
 use alloc::string::String;
-use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use lunbox_gadget::dfu::ImageSink;
-use lunbox_platform::imxrt::flash::{Flash, FlashError};
 use lunbox_update::image::{Board, Version};
 use lunbox_update::sink::FlashSlotSink;
 use lunbox_update::{Layout, State, Stored, keys};
 
 use crate::board::VERSION as VERSION_STR;
+use crate::flash::SharedFlash;
 const VERSION: Version = match Version::parse(VERSION_STR) {
     Some(v) => v,
     None => panic!("LUNBOX_FW_VERSION must be a version X.Y.Z"),
@@ -36,39 +33,6 @@ fn downgrades_allowed() -> bool {
     ALLOW_DOWNGRADE.load(Ordering::Relaxed)
 }
 
-/// The program flash, shared by the DFU target and the console.
-#[derive(Clone)]
-pub(crate) struct SharedFlash(Rc<RefCell<Flash>>);
-
-impl ErrorType for SharedFlash {
-    type Error = FlashError;
-}
-
-impl ReadNorFlash for SharedFlash {
-    const READ_SIZE: usize = Flash::READ_SIZE;
-
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
-        self.0.borrow_mut().read(offset, bytes)
-    }
-
-    fn capacity(&self) -> usize {
-        self.0.borrow().capacity()
-    }
-}
-
-impl NorFlash for SharedFlash {
-    const WRITE_SIZE: usize = Flash::WRITE_SIZE;
-    const ERASE_SIZE: usize = Flash::ERASE_SIZE;
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
-        self.0.borrow_mut().erase(from, to)
-    }
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
-        self.0.borrow_mut().write(offset, bytes)
-    }
-}
-
 /// Firmware updates on this board.
 pub(crate) struct Firmware {
     flash: SharedFlash,
@@ -81,15 +45,10 @@ pub(crate) const USAGE: &str = "fw | fw status            the update state: conf
     download with: dfu-util -a firmware -D IMAGE (lunbox image sign --board teensy41), then reset";
 
 impl Firmware {
-    /// The flash from the secondary slot to the state sectors (the scratch sector lies
-    /// between): never the primary slot this firmware runs from, which only the boot stage
-    /// writes. `None` if it cannot be had (then there is no `firmware` target).
-    pub(crate) fn take() -> Option<Firmware> {
-        let writable = LAYOUT.secondary.offset..LAYOUT.state[1] + LAYOUT.sector_size;
-        let flash = Flash::take(writable).ok()?;
-        Some(Firmware {
-            flash: SharedFlash(Rc::new(RefCell::new(flash))),
-        })
+    /// Updates through `flash` (writable from the secondary slot to the state sectors, see
+    /// `crate::flash`; the primary slot this firmware runs from only the boot stage writes).
+    pub(crate) fn new(flash: SharedFlash) -> Firmware {
+        Firmware { flash }
     }
 
     /// The sink behind the `firmware` DFU target.

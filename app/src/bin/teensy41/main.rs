@@ -19,6 +19,8 @@ mod board;
 mod disks;
 #[cfg(feature = "teensy41-ab")]
 mod firmware;
+#[cfg(feature = "teensy41-ab")]
+mod flash;
 
 use alloc::format;
 use alloc::rc::Rc;
@@ -29,11 +31,13 @@ use lunbox::board::Terminal;
 use lunbox::console::Console;
 use lunbox::gadget::Gadgets;
 use lunbox::shell::{Action, Context};
-use lunbox_config::{Config, Entry, FIRMWARE, Flag, MemStore};
+use lunbox_config::{Config, Entry, FIRMWARE, Flag};
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::{self, Event, Uart, entry};
 
 use board::{Teensy41, UartTerminal};
+#[cfg(feature = "teensy41-ab")]
+use flash::{ConfigStore, SharedFlash};
 
 /// Stack of the activity LED's coroutine.
 const LED_STACK: usize = 2 * 1024;
@@ -81,10 +85,29 @@ fn main() -> ! {
     let console_ready = Rc::new(Completion::new());
     machine.watch(Event::Uart, console_ready.clone());
 
-    let board = Rc::new(Teensy41::new(usb, uart.clone(), usb_ready.clone()));
-    // The gadget, fixed at boot: every disk on a LUN and as a readable DFU target, the
-    // firmware target (A/B build), the serial console.
-    let mut config = Config {
+    // The program flash (A/B build): the firmware slots and the configuration store.
+    #[cfg(feature = "teensy41-ab")]
+    let flash = SharedFlash::take();
+    #[cfg(feature = "teensy41-ab")]
+    if let Err(e) = &flash {
+        log(&uart, &format!("the program flash is not available: {e}"));
+    }
+    let board = Rc::new(Teensy41::new(
+        usb,
+        uart.clone(),
+        usb_ready.clone(),
+        #[cfg(feature = "teensy41-ab")]
+        flash.clone().ok().map(firmware::Firmware::new),
+    ));
+    #[cfg(feature = "teensy41-ab")]
+    let mut store = ConfigStore::new(flash);
+    // The plain build has no `config` commands (flash space): nothing reads this store.
+    #[cfg(not(feature = "teensy41-ab"))]
+    let store = lunbox_config::MemStore::new(0);
+
+    // The built-in gadget: every disk on a LUN and as a readable DFU target, the firmware
+    // target (A/B build), the serial console.
+    let mut defaults = Config {
         ums: disks.defaults.clone(),
         dfu: disks
             .defaults
@@ -94,7 +117,7 @@ fn main() -> ! {
         ..Config::default()
     };
     if board.has_firmware_target() {
-        config.dfu.push(Entry::new(FIRMWARE).named("firmware"));
+        defaults.dfu.push(Entry::new(FIRMWARE).named("firmware"));
     } else if cfg!(feature = "teensy41-ab") {
         log(
             &uart,
@@ -102,22 +125,60 @@ fn main() -> ! {
         );
     }
     let registry = Rc::new(RefCell::new(disks.registry));
+    // The saved configuration (A/B build), by the shared rules for a board that builds its
+    // gadget once per boot: with problems, the built-in gadget keeps the USB console up.
+    #[cfg(feature = "teensy41-ab")]
+    let (config, run) = {
+        let boot = {
+            let r = registry.borrow();
+            lunbox_config::boot(&mut store, |n| r.get(n).is_some())
+        };
+        let plan = lunbox::boot::plan(boot, &defaults, true);
+        for line in &plan.log {
+            log(&uart, line);
+        }
+        let run = plan.run.unwrap_or_else(|| defaults.clone());
+        (plan.config, run)
+    };
+    #[cfg(not(feature = "teensy41-ab"))]
+    let (config, run) = (defaults.clone(), defaults);
     let gadgets = Rc::new(Gadgets::new(
         board,
         registry.clone(),
         usb_ready,
         console_ready.clone(),
     ));
-    match gadgets.start(config.clone()) {
+    #[cfg(not(feature = "teensy41-ab"))]
+    let started = gadgets.start(run.clone());
+    // A saved configuration that passed validation but still cannot start (its devices are
+    // checked before the controller is taken) must not cost the USB console either.
+    #[cfg(feature = "teensy41-ab")]
+    let (run, started) = match gadgets.start(run.clone()) {
+        Err(e) if run != defaults => {
+            log(
+                &uart,
+                &format!("the saved configuration did not start: {e}"),
+            );
+            log(
+                &uart,
+                "starting the built-in gadget instead (config shows the saved one)",
+            );
+            let started = gadgets.start(defaults.clone());
+            (defaults, started)
+        }
+        started => (run, started),
+    };
+    match started {
         Ok(()) => log(
             &uart,
             &format!(
-                "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console; DFU, {} \
+                "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console {}; DFU, {} \
                  targets), high speed",
-                config.vid,
-                config.pid,
-                config.ums.len(),
-                config.dfu.len()
+                run.vid,
+                run.pid,
+                run.ums.len(),
+                if run.acm { "on" } else { "off" },
+                run.dfu.len()
             ),
         ),
         Err(e) => log(&uart, &format!("the gadget did not start: {e}")),
@@ -127,7 +188,7 @@ fn main() -> ! {
         gadgets,
         registry,
         config: RefCell::new(config),
-        store: RefCell::new(MemStore::new(0)),
+        store: RefCell::new(store),
     };
     let mut console = Console::new(
         ctx,

@@ -1,0 +1,179 @@
+//! What a board starts at boot: the saved configuration ([`lunbox_config::boot`]) completed
+//! with the board's built-in gadget, and what happens when it cannot run. The sandbox and the
+//! Teensy 4.1 (A/B build) share these rules; they differ only where the board can start a
+//! gadget later (`usbgadget`) or only once per boot.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use lunbox_config::{Boot, Config};
+
+/// What to do at boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootPlan {
+    /// The configuration the console shows and edits (`config`).
+    pub config: Config,
+    /// The gadget to start now; `None`: none until `usbgadget`.
+    pub run: Option<Config>,
+    /// Lines for the board's log.
+    pub log: Vec<String>,
+}
+
+/// The plan for `boot` on a board whose built-in gadget is `defaults`.
+///
+/// - An empty `ums` list exports the built-in LUNs; until a configuration has been saved the
+///   DFU targets are the built-in ones too.
+/// - A board that can start a gadget later (`once_per_boot` false, the sandbox) starts
+///   nothing when the saved configuration has problems or `autostart` is off: the console
+///   fixes it and `usbgadget` starts it.
+/// - A board that builds its gadget once per boot (the Teensy 4.1) has no later: with
+///   problems it starts the built-in gadget, so that the USB serial console stays reachable
+///   to fix the configuration; `autostart=off` does not apply to it.
+pub fn plan<E: fmt::Display>(boot: Boot<E>, defaults: &Config, once_per_boot: bool) -> BootPlan {
+    let mut log: Vec<String> = boot
+        .problems
+        .iter()
+        .map(|p| format!("config: {p}"))
+        .collect();
+    let mut config = boot.config;
+    if config.ums.is_empty() {
+        config.ums = defaults.ums.clone();
+    }
+    if boot.loaded_from.is_none() && config.dfu.is_empty() {
+        config.dfu = defaults.dfu.clone();
+    }
+    // `boot` does not start a saved configuration with problems: it does not fit the devices.
+    let unusable = !boot.start && !boot.problems.is_empty();
+    let run = match (once_per_boot, unusable, boot.start) {
+        (true, true, _) => {
+            log.push(String::from(
+                "starting the built-in gadget instead (config shows the saved configuration)",
+            ));
+            Some(defaults.clone())
+        }
+        (true, false, start) => {
+            if !start {
+                log.push(String::from(
+                    "config: autostart=off does not apply to this board: it builds its gadget \
+                     at every boot",
+                ));
+            }
+            Some(config.clone())
+        }
+        (false, _, true) => Some(config.clone()),
+        (false, true, false) => {
+            log.push(String::from(
+                "the gadget is not started (fix the configuration, then: usbgadget)",
+            ));
+            None
+        }
+        (false, false, false) => {
+            log.push(String::from(
+                "autostart is off: start the gadget with usbgadget",
+            ));
+            None
+        }
+    };
+    BootPlan { config, run, log }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use lunbox_config::{Entry, Flag, MemStore, Store};
+
+    fn defaults() -> Config {
+        Config {
+            ums: vec![Entry::new("sd0"), Entry::new("ram0")],
+            dfu: vec![Entry::new("ram0").flag(Flag::Readback)],
+            ..Config::default()
+        }
+    }
+
+    fn saved(text: &str) -> Config {
+        lunbox_config::parse(text).expect("test configuration parses")
+    }
+
+    /// `boot` on a store holding `text` (or nothing), with `sd0` and `ram0` present.
+    fn boot_with(text: Option<&str>) -> Boot<<MemStore as Store>::Error> {
+        let mut store = MemStore::new(4096);
+        if let Some(text) = text {
+            lunbox_config::save(&mut store, &saved(text)).expect("save");
+        }
+        lunbox_config::boot(&mut store, |n| n == "sd0" || n == "ram0")
+    }
+
+    #[test]
+    fn first_boot_runs_the_built_in_gadget_everywhere() {
+        for once in [false, true] {
+            let p = plan(boot_with(None), &defaults(), once);
+            assert_eq!(p.config, defaults());
+            assert_eq!(p.run, Some(defaults()));
+            assert!(p.log.is_empty(), "{:?}", p.log);
+        }
+    }
+
+    #[test]
+    fn a_saved_configuration_runs_and_keeps_its_own_dfu_list() {
+        for once in [false, true] {
+            let p = plan(boot_with(Some("ums=ram0()ro\ndfu=\n")), &defaults(), once);
+            assert_eq!(p.config.ums, vec![Entry::new("ram0").flag(Flag::ReadOnly)]);
+            // Saved with no DFU targets: none, not the built-in ones.
+            assert!(p.config.dfu.is_empty());
+            assert_eq!(p.run.as_ref(), Some(&p.config));
+        }
+        // An empty ums list exports the built-in LUNs.
+        let p = plan(boot_with(Some("acm=on\n")), &defaults(), true);
+        assert_eq!(p.config.ums, defaults().ums);
+    }
+
+    #[test]
+    fn an_unusable_configuration_waits_or_falls_back_to_the_built_in_gadget() {
+        let text = "ums=sd1\nvid=0x1234\n";
+        let sandbox = plan(boot_with(Some(text)), &defaults(), false);
+        assert_eq!(sandbox.run, None);
+        assert_eq!(sandbox.config, saved(text));
+        assert!(sandbox.log[0].starts_with("config: the saved configuration is not usable"));
+        assert!(sandbox.log[0].contains("sd1"), "{:?}", sandbox.log);
+        assert!(sandbox.log.last().unwrap().contains("usbgadget"));
+
+        let board = plan(boot_with(Some(text)), &defaults(), true);
+        // The console edits the saved one; the built-in gadget keeps the USB console up.
+        assert_eq!(board.config, saved(text));
+        assert_eq!(board.run, Some(defaults()));
+        assert!(board.log.last().unwrap().contains("built-in gadget"));
+    }
+
+    #[test]
+    fn autostart_off_waits_only_where_a_gadget_can_start_later() {
+        let text = "ums=ram0\nautostart=off\n";
+        let sandbox = plan(boot_with(Some(text)), &defaults(), false);
+        assert_eq!(sandbox.run, None);
+        assert_eq!(
+            sandbox.log,
+            vec![String::from(
+                "autostart is off: start the gadget with usbgadget"
+            )]
+        );
+        let board = plan(boot_with(Some(text)), &defaults(), true);
+        assert_eq!(board.run, Some(saved(text)));
+        assert!(board.log[0].contains("autostart=off does not apply"));
+    }
+
+    #[test]
+    fn an_unreadable_store_runs_the_defaults_and_says_why() {
+        let mut store = MemStore::new(4096);
+        lunbox_config::save(&mut store, &saved("ums=ram0\n")).expect("save");
+        store.set_unreadable(0, true);
+        store.set_unreadable(1, true);
+        for once in [false, true] {
+            let boot = lunbox_config::boot(&mut store, |_| true);
+            let p = plan(boot, &defaults(), once);
+            assert_eq!(p.run, Some(defaults()));
+            assert!(p.log[0].contains("unreadable"), "{:?}", p.log);
+        }
+    }
+}
