@@ -1,5 +1,5 @@
 //! lunbox's application: the composition every board shares. The gadget manager and its USB
-//! controller poller ([`gadget`]), what starts at boot ([`boot`]), the console shell ([`shell`]) and the console serving it on
+//! controller poller ([`gadget`]), what starts at boot ([`boot`]), card slots whose cards come and go ([`card_slot`]), the console shell ([`shell`]) and the console serving it on
 //! the board's terminal and the USB serial port ([`console`]). A board plugs in through
 //! [`board::Board`] and [`board::Terminal`]; the binaries are wiring: `lunbox` (the sandbox,
 //! `src/main.rs`) and `lunbox-teensy41` (`src/bin/teensy41/`).
@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod board;
 pub mod boot;
+pub mod card_slot;
 pub mod console;
 pub mod gadget;
 pub mod shell;

@@ -480,6 +480,51 @@ fn read_format_capacities_and_report_luns() {
 }
 
 #[test]
+fn a_card_slot_lun_follows_its_card() {
+    use lunbox_platform::coroutine::Mutex;
+    use lunbox_storage::{BlockDevice, MediaSlot};
+    // A LUN on a card slot (the Teensy's sd0): the device stays, its medium comes and goes.
+    let slot = Rc::new(Mutex::new(MediaSlot::empty()));
+    let dev: DeviceRef = slot.clone();
+    let luns = vec![LunConfig::new(Some(dev), "sd0")];
+    let capacity = [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    with_ums(UmsConfig::new(luns), |r| {
+        r.cmd(0, &TUR, DataPhase::None); // power-on UA
+        assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, FAILED);
+        assert_eq!(
+            ksa(r.sense(0)),
+            (2, 0x3A, 0),
+            "empty slot: MEDIUM NOT PRESENT"
+        );
+        assert_eq!(ksa(r.sense(0)), (2, 0x3A, 0), "pollable");
+        let rc = r.cmd(0, &capacity, DataPhase::In(8));
+        assert_eq!((rc.csw.status, rc.data_stalled), (FAILED, true));
+        let read = r.cmd(0, &rw10(0x28, 0, 1), DataPhase::In(512));
+        assert_eq!(read.csw.status, FAILED);
+        let l = &r.control.list()[0];
+        assert_eq!((l.name.as_str(), l.present, l.blocks), ("sd0", false, 0));
+
+        // A card goes in: one MEDIUM MAY HAVE CHANGED, then its size.
+        slot.lock().insert(Box::new(RamDisk::new(64).unwrap()));
+        assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, FAILED);
+        assert_eq!(ksa(r.sense(0)), (6, 0x28, 0), "MEDIUM MAY HAVE CHANGED");
+        assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, PASSED);
+        let rc = r.cmd(0, &capacity, DataPhase::In(8));
+        assert_eq!(&rc.data[..4], &[0, 0, 0, 63]);
+        let l = &r.control.list()[0];
+        assert_eq!((l.name.as_str(), l.present, l.blocks), ("sd0", true, 64));
+
+        // Pulled out: a change, then not ready again.
+        assert!(slot.lock().remove());
+        assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, FAILED);
+        assert_eq!(ksa(r.sense(0)), (6, 0x28, 0));
+        assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, FAILED);
+        assert_eq!(ksa(r.sense(0)), (2, 0x3A, 0));
+        assert!(!slot.lock().media_present());
+    });
+}
+
+#[test]
 fn empty_lun_is_not_ready_until_a_medium_is_set() {
     let luns = vec![LunConfig::new(None, "")];
     with_ums(UmsConfig::new(luns), |r| {

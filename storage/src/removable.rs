@@ -50,6 +50,14 @@ impl MediaSlot {
         Ok(old)
     }
 
+    /// Drop the medium without flushing it: it is already gone (a card pulled out). Returns
+    /// whether there was one.
+    pub fn remove(&mut self) -> bool {
+        let had = self.medium.take().is_some();
+        self.changed |= had;
+        had
+    }
+
     fn medium(&mut self) -> Result<&mut dyn BlockDevice, StorageError> {
         match self.medium.as_deref_mut() {
             Some(m) => Ok(m),

@@ -164,6 +164,56 @@ fn media_slot_reports_absence_and_each_change_once() {
     assert!(slot.eject().unwrap().is_none());
 }
 
+#[test]
+fn a_pulled_card_is_removed_without_a_flush() {
+    use lunbox_storage::MediaSlot;
+    /// A medium whose flush fails, as a card that is no longer there.
+    struct Gone;
+    impl BlockDevice for Gone {
+        fn block_size(&self) -> u32 {
+            512
+        }
+        fn num_blocks(&self) -> u64 {
+            8
+        }
+        fn read(&mut self, lba: u64, _: &mut [u8]) -> Result<(), StorageError> {
+            Err(StorageError::Io {
+                lba,
+                op: IoOp::Read,
+                reason: "no card",
+            })
+        }
+        fn write(&mut self, lba: u64, _: &[u8]) -> Result<(), StorageError> {
+            Err(StorageError::Io {
+                lba,
+                op: IoOp::Write,
+                reason: "no card",
+            })
+        }
+        fn flush(&mut self) -> Result<(), StorageError> {
+            Err(StorageError::Io {
+                lba: 0,
+                op: IoOp::Flush,
+                reason: "no card",
+            })
+        }
+        fn is_read_only(&self) -> bool {
+            false
+        }
+    }
+    let mut slot = MediaSlot::with(Box::new(Gone));
+    assert!(slot.eject().is_err(), "eject flushes first, and refuses");
+    assert!(slot.media_present());
+    assert!(slot.remove(), "remove takes it out regardless");
+    assert!(!slot.media_present());
+    assert!(slot.take_media_changed());
+    assert!(!slot.remove(), "nothing left to remove");
+    assert!(
+        !slot.take_media_changed(),
+        "removing nothing changes nothing"
+    );
+}
+
 /// An embedded-sdmmc device whose block `bad` cannot be read or written, and that counts how
 /// often its error hook ran.
 struct Flaky {

@@ -388,7 +388,12 @@ fn luns<B: Board + 'static>(ctx: &Context<B>) -> Result<String, String> {
         if l.prevented {
             flags.push("locked-by-host");
         }
-        let name = if l.present { l.name.as_str() } else { "(none)" };
+        let name = match (l.present, l.name.is_empty()) {
+            (true, _) => l.name.clone(),
+            // A card slot without a card.
+            (false, false) => format!("{} (empty)", l.name),
+            (false, true) => String::from("(none)"),
+        };
         let sz = if l.present {
             size(l.blocks * u64::from(l.block_size))
         } else {

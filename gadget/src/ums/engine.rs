@@ -360,9 +360,11 @@ impl UmsFunction {
             let luns = self.luns.borrow();
             (luns[lun].read_only, luns[lun].removable)
         };
-        let geometry = dev.as_ref().map(|d| {
+        // A device without a medium (an empty card slot) is no medium either.
+        let geometry = dev.as_ref().and_then(|d| {
             let d = d.lock();
-            (d.num_blocks(), d.block_size(), d.is_read_only())
+            d.media_present()
+                .then(|| (d.num_blocks(), d.block_size(), d.is_read_only()))
         });
         let write_protected = read_only_cfg || geometry.is_some_and(|g| g.2);
         let medium = || match (&dev, geometry) {
@@ -387,7 +389,7 @@ impl UmsFunction {
                         Some(ua) => ua,
                         // Nothing reported yet: a LUN without a medium still says why it
                         // is not ready (SPC "pollable" sense).
-                        None if l.backend.is_none() && l.sense == sense::NONE => {
+                        None if geometry.is_none() && l.sense == sense::NONE => {
                             sense::MEDIUM_NOT_PRESENT
                         }
                         None => core::mem::take(&mut l.sense),

@@ -99,9 +99,10 @@ pub(crate) type Luns = Rc<RefCell<Vec<Lun>>>;
 pub struct LunInfo {
     /// LUN number.
     pub lun: usize,
-    /// Name of the device exported, empty without a medium.
+    /// Name of the device exported; empty when none is (ejected, removed). A device without a
+    /// medium (an empty card slot) keeps its name, with `present` false.
     pub name: String,
-    /// Whether a medium is present.
+    /// Whether a medium is present: a device, holding a medium.
     pub present: bool,
     /// Size in blocks (0 without a medium).
     pub blocks: u64,
@@ -206,12 +207,14 @@ impl UmsControl {
             .into_iter()
             .enumerate()
             .map(|(i, (backend, name, read_only, removable, prevented))| {
-                let (blocks, block_size, dev_ro) = match &backend {
+                let (present, blocks, block_size, dev_ro) = match &backend {
                     Some(d) => {
                         let d = d.lock();
-                        (d.num_blocks(), d.block_size(), d.is_read_only())
+                        let present = d.media_present();
+                        let blocks = if present { d.num_blocks() } else { 0 };
+                        (present, blocks, d.block_size(), d.is_read_only())
                     }
-                    None => (0, lunbox_storage::BLOCK_SIZE, false),
+                    None => (false, 0, lunbox_storage::BLOCK_SIZE, false),
                 };
                 LunInfo {
                     lun: i,
@@ -220,7 +223,7 @@ impl UmsControl {
                     } else {
                         String::new()
                     },
-                    present: backend.is_some(),
+                    present,
                     blocks,
                     block_size,
                     read_only: read_only || dev_ro,

@@ -213,10 +213,13 @@ impl Usdhc {
         }
     }
 
-    /// Whether a card is in the slot (DAT3 card detection).
+    /// Whether a card is in the slot (DAT3 card detection). While a transfer runs (another
+    /// coroutine is in the controller, its DAT3 busy with data) the answer is yes.
     pub fn card_present(&self) -> bool {
-        let inner = self.inner.borrow();
-        ral::read_reg!(ral::usdhc, inner.regs, PRES_STATE) & PRES_CINST != 0
+        match self.inner.try_borrow() {
+            Ok(inner) => ral::read_reg!(ral::usdhc, inner.regs, PRES_STATE) & PRES_CINST != 0,
+            Err(_) => true,
+        }
     }
 
     /// Forget the card: the next access brings it up again.
@@ -501,5 +504,23 @@ impl embedded_sdmmc::BlockDevice for Usdhc {
                 .map(BlockCount)
                 .map_err(|_| UsdhcError::Unsupported("more than 2 TiB"))
         })
+    }
+}
+
+/// The slot by reference: the card's block device (`SdmmcBackend<&Usdhc>`) and the card
+/// detection of the slot's watcher share one controller.
+impl embedded_sdmmc::BlockDevice for &Usdhc {
+    type Error = UsdhcError;
+
+    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), Self::Error> {
+        <Usdhc as embedded_sdmmc::BlockDevice>::read(self, blocks, start)
+    }
+
+    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), Self::Error> {
+        <Usdhc as embedded_sdmmc::BlockDevice>::write(self, blocks, start)
+    }
+
+    fn num_blocks(&self) -> Result<BlockCount, Self::Error> {
+        <Usdhc as embedded_sdmmc::BlockDevice>::num_blocks(self)
     }
 }

@@ -1,13 +1,19 @@
-//! The firmware's block devices: the RAM disk in OCRAM, the built-in microSD slot, an SD card
-//! on LPSPI4, and a wrapper that blinks the activity LED on every medium access.
+//! The firmware's block devices: the RAM disk in OCRAM, the built-in microSD slot (cards come
+//! and go: [`BuiltinSlot`] under a [`SlotWatcher`]), an SD card on LPSPI4, and a wrapper that
+//! blinks the activity LED on every medium access.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use lunbox::card_slot::{CardSlot, SlotWatcher};
+use lunbox_platform::coroutine::Mutex;
 use lunbox_platform::imxrt::{ActivityLed, Pin13, Uart, Usdhc};
 use lunbox_storage::{
-    BlockDevice, DeviceRef, RamDisk, Registry, SdmmcBackend, StorageError, open_sd_card, share,
+    BlockDevice, DeviceRef, MediaSlot, RamDisk, Registry, SdmmcBackend, StorageError, open_sd_card,
+    share,
 };
 
 use lunbox_config::Entry;
@@ -56,6 +62,27 @@ impl BlockDevice for Blinking {
     }
 }
 
+/// The built-in microSD slot as a [`CardSlot`]: DAT3 card detection, cards brought up by the
+/// uSDHC driver behind embedded-sdmmc's block device.
+pub(crate) struct BuiltinSlot(&'static Usdhc);
+
+impl CardSlot for BuiltinSlot {
+    fn present(&mut self) -> bool {
+        self.0.card_present()
+    }
+
+    fn open(&mut self) -> Result<Box<dyn BlockDevice>, String> {
+        self.0.mark_card_uninit();
+        let card = SdmmcBackend::new(self.0).map_err(|e| e.to_string())?;
+        // After a failed transfer the next one brings the card up again.
+        Ok(Box::new(card.on_error(|slot| slot.mark_card_uninit())))
+    }
+
+    fn removed(&mut self) {
+        self.0.mark_card_uninit();
+    }
+}
+
 /// What the firmware exports and shows.
 pub(crate) struct Disks {
     /// Every device, by name.
@@ -64,6 +91,8 @@ pub(crate) struct Disks {
     pub(crate) defaults: Vec<Entry>,
     /// The activity LED, when pin 13 is not the SPI card's clock.
     pub(crate) led: Option<Rc<ActivityLed>>,
+    /// Keeps `sd0` holding the card in the built-in slot (run it as a coroutine).
+    pub(crate) slot: SlotWatcher<BuiltinSlot>,
 }
 
 /// Register disk `name` (through the activity LED, if there is one) and make it a default
@@ -83,8 +112,8 @@ fn add(disks: &mut Disks, uart: &Uart, name: &str, device: DeviceRef, what: &str
     disks.defaults.push(Entry::new(name));
 }
 
-/// Register the board's devices: the microSD slot (`sd0`), the SPI card (`sd1`, if pin 13 is
-/// its clock and a card answers) and the RAM disk (`ram0`).
+/// Register the board's devices: the microSD slot (`sd0`, with or without a card), the SPI
+/// card (`sd1`, if pin 13 is its clock and a card answers) and the RAM disk (`ram0`).
 pub(crate) fn setup(
     ram_disk: &'static mut [u8],
     sd_slot: Usdhc,
@@ -95,25 +124,35 @@ pub(crate) fn setup(
         Pin13::SdSpi(spi) => (Some(spi), None),
         Pin13::Led(led) => (None, Some(Rc::new(led))),
     };
+    // sd0 is the slot, registered with or without a card: a card put in later becomes its
+    // medium (the host sees a medium change).
+    let mut slot = BuiltinSlot(Box::leak(Box::new(sd_slot)));
+    let media = if slot.present() {
+        match slot.open() {
+            Ok(card) => MediaSlot::with(card),
+            Err(e) => {
+                log(uart, &format!("sd0: {e}"));
+                MediaSlot::empty()
+            }
+        }
+    } else {
+        log(uart, "sd0: no card in the slot (one put in later is found)");
+        MediaSlot::empty()
+    };
+    let media = Rc::new(Mutex::new(media));
     let mut disks = Disks {
         registry: Registry::new(),
         defaults: Vec::new(),
         led,
+        slot: SlotWatcher::new(slot, media.clone()),
     };
-
-    match SdmmcBackend::new(sd_slot) {
-        Ok(card) => {
-            let card = card.on_error(|slot| slot.mark_card_uninit());
-            add(
-                &mut disks,
-                uart,
-                "sd0",
-                share(card),
-                "microSD slot (uSDHC1, 4-bit)",
-            );
-        }
-        Err(e) => log(uart, &format!("sd0: {e}")),
-    }
+    add(
+        &mut disks,
+        uart,
+        "sd0",
+        media,
+        "microSD slot (uSDHC1, 4-bit)",
+    );
 
     if let Some(spi) = spi {
         match open_sd_card(spi) {

@@ -7,8 +7,8 @@
 //! adapts the board, [`disks`] finds the disks.
 //!
 //! Coroutines: `usb` (the USB controller poller; DFU's work runs in it), `ums` (the
-//! mass-storage function), `led` (activity LED, only without an SPI card), and the main
-//! context running the console. Build and flash: docs/teensy41.md.
+//! mass-storage function), `sd0` (watches the built-in slot for cards put in and taken out),
+//! `led` (activity LED, only without an SPI card), and the main context running the console. Build and flash: docs/teensy41.md.
 
 #![no_std]
 #![no_main]
@@ -41,6 +41,10 @@ use flash::{ConfigStore, SharedFlash};
 
 /// Stack of the activity LED's coroutine.
 const LED_STACK: usize = 2 * 1024;
+/// Stack of the built-in slot's watcher (it brings inserted cards up through the uSDHC driver).
+const SLOT_STACK: usize = 8 * 1024;
+/// How often the watcher looks at the built-in slot (a change counts after two looks).
+const SLOT_PERIOD: Duration = Duration::from_millis(250);
 /// How often the console looks at the UART while the idle hook does not run (busy USB).
 const CONSOLE_POLL: Duration = Duration::from_millis(50);
 
@@ -77,6 +81,11 @@ fn main() -> ! {
             .stack_size(LED_STACK)
             .spawn(move || led.run());
     }
+    let slot = disks.slot;
+    let slot_log = uart.clone();
+    coroutine::Builder::new("sd0")
+        .stack_size(SLOT_STACK)
+        .spawn(move || slot.run(SLOT_PERIOD, "sd0", |line| log(&slot_log, line)));
 
     // Wake-ups: the USB poller sleeps on `usb_ready` (USB interrupt, work posted by the
     // functions), the console on `console_ready` (UART input, USB serial input).
