@@ -206,7 +206,8 @@ fn session_with_store(lines: &[&str], store: MemStore) -> ((String, Action), Mem
     let ctx = Context {
         gadgets: gadgets.clone(),
         registry,
-        config: RefCell::new(config),
+        config: RefCell::new(config.clone()),
+        defaults: config,
         store: RefCell::new(store),
     };
     let terminal = Script {
@@ -378,6 +379,11 @@ fn config_saves_for_the_next_boot_on_a_one_gadget_board() {
     );
     assert_eq!(saved.vid, lunbox_config::DEFAULT_VID);
     // And `config load` in the next session shows it.
-    let ((out, _), _) = session_with_store(&["config load"], store);
+    let ((out, _), _) = session_with_store(&["config load", "config default"], store);
     assert!(out.contains("ums=ram1()ro,ram0"), "{out}");
+    // `config default` is the board's built-in gadget (both disks), not an empty one.
+    assert!(
+        out.contains("lunbox> config default\nums=ram0,ram1\n"),
+        "{out}"
+    );
 }

@@ -291,12 +291,12 @@ fn name_problem(name: &str) -> Option<&'static str> {
 }
 
 /// Whether `device` may be in `list`: the registry has it, or it is the firmware in `dfu`.
-fn is_known(list: List, device: &str, known: &impl Fn(&str) -> bool) -> bool {
+fn is_known(list: List, device: &str, known: &dyn Fn(&str) -> bool) -> bool {
     (list == List::Dfu && device == FIRMWARE) || known(device)
 }
 
 /// `DEV()FLAGS` when `device` is a known device with flags stuck to it (`ram0ro`).
-fn flags_hint(list: List, device: &str, known: &impl Fn(&str) -> bool) -> Option<String> {
+fn flags_hint(list: List, device: &str, known: &dyn Fn(&str) -> bool) -> Option<String> {
     let chars: Vec<char> = device.chars().collect();
     (1..chars.len()).find_map(|split| {
         let prefix: String = chars[..split].iter().collect();
@@ -309,6 +309,12 @@ fn flags_hint(list: List, device: &str, known: &impl Fn(&str) -> bool) -> Option
 /// Checks `config`; `known` says whether the device registry has a device of that name.
 /// Returns every problem found, in order.
 pub fn validate(config: &Config, known: impl Fn(&str) -> bool) -> Result<(), Vec<ValidationError>> {
+    check(config, &known)
+}
+
+/// [`validate`] through a `dyn` callback: one copy of the checks in the firmware, whatever
+/// closures its callers pass.
+fn check(config: &Config, known: &dyn Fn(&str) -> bool) -> Result<(), Vec<ValidationError>> {
     let mut errors = Vec::new();
     if config.ums.len() > MAX_LUNS {
         errors.push(ValidationError::TooManyLuns {
@@ -326,8 +332,8 @@ pub fn validate(config: &Config, known: impl Fn(&str) -> bool) -> Result<(), Vec
                     device,
                     why,
                 });
-            } else if !is_known(list, &e.device, &known) {
-                let hint = flags_hint(list, &e.device, &known).or_else(|| {
+            } else if !is_known(list, &e.device, known) {
+                let hint = flags_hint(list, &e.device, known).or_else(|| {
                     (list == List::Ums && e.device == FIRMWARE)
                         .then(|| String::from("a dfu entry (firmware is a DFU target)"))
                 });

@@ -178,6 +178,7 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         gadgets: gadgets.clone(),
         registry,
         config: RefCell::new(config),
+        defaults: builtin,
         store: RefCell::new(store),
     };
     console_source

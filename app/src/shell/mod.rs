@@ -48,6 +48,8 @@ pub struct Context<B: Board> {
     pub registry: Rc<RefCell<Registry>>,
     /// The configuration being edited (what `usbgadget` starts).
     pub config: RefCell<Config>,
+    /// The board's built-in configuration (what runs with nothing saved): `config default`.
+    pub defaults: Config,
     /// Where `config save`/`config load` keep it.
     pub store: RefCell<B::Store>,
 }
@@ -244,7 +246,7 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         ["config", "load"] => config_load(ctx),
         #[cfg(feature = "config")]
         ["config", "default"] => {
-            *ctx.config.borrow_mut() = Config::default();
+            *ctx.config.borrow_mut() = ctx.defaults.clone();
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
         ["devinfo"] => Ok(devinfo(ctx)),

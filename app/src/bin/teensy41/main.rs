@@ -150,7 +150,7 @@ fn main() -> ! {
         (plan.config, run)
     };
     #[cfg(not(feature = "teensy41-ab"))]
-    let (config, run) = (defaults.clone(), defaults);
+    let (config, run) = (defaults.clone(), defaults.clone());
     let gadgets = Rc::new(Gadgets::new(
         board,
         registry.clone(),
@@ -173,7 +173,7 @@ fn main() -> ! {
                 "starting the built-in gadget instead (config shows the saved one)",
             );
             let started = gadgets.start(defaults.clone());
-            (defaults, started)
+            (defaults.clone(), started)
         }
         started => (run, started),
     };
@@ -197,6 +197,7 @@ fn main() -> ! {
         gadgets,
         registry,
         config: RefCell::new(config),
+        defaults,
         store: RefCell::new(store),
     };
     let mut console = Console::new(
