@@ -5,6 +5,9 @@
 //! random points of downloads, manifestation and boot always starts a valid image again;
 //! and a confirm/rollback cycle with a second real build of lunbox that has another version.
 
+mod common;
+
+use common::{Host, be32, op_header, read_exact};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -267,84 +270,6 @@ impl Drop for Lunbox {
     }
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    s.read_exact(&mut b).unwrap();
-    b
-}
-
-fn op_header(code: u16) -> Vec<u8> {
-    let mut b = 0x0111u16.to_be_bytes().to_vec();
-    b.extend_from_slice(&code.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b
-}
-
-/// A minimal USB/IP host: one URB at a time.
-struct Host {
-    s: TcpStream,
-    seq: u32,
-}
-
-impl Host {
-    /// Send a URB without waiting for its answer.
-    fn send(&mut self, ep: u32, dir_in: bool, setup: [u8; 8], len: u32, out: &[u8]) {
-        self.seq += 1;
-        let mut h = Vec::new();
-        for v in [
-            1u32,
-            self.seq,
-            0x0001_0002,
-            u32::from(dir_in),
-            ep,
-            0,
-            len,
-            0,
-            0xffff_ffff,
-            0,
-        ] {
-            h.extend_from_slice(&v.to_be_bytes());
-        }
-        h.extend_from_slice(&setup);
-        if !dir_in {
-            h.extend_from_slice(out);
-        }
-        self.s.write_all(&h).unwrap();
-    }
-
-    /// The answer to the last URB: (status, IN data).
-    fn receive(&mut self, dir_in: bool) -> (i32, Vec<u8>) {
-        let r = read_exact(&mut self.s, 48);
-        assert_eq!(be32(&r, 0), 3, "RET_SUBMIT");
-        assert_eq!(be32(&r, 4), self.seq, "matching seqnum");
-        let status = be32(&r, 20) as i32;
-        let actual = be32(&r, 24);
-        let data = if dir_in {
-            read_exact(&mut self.s, actual as usize)
-        } else {
-            Vec::new()
-        };
-        (status, data)
-    }
-
-    fn control_in(&mut self, setup: [u8; 8]) -> Result<Vec<u8>, i32> {
-        let len = u32::from(u16::from_le_bytes([setup[6], setup[7]]));
-        self.send(0, true, setup, len, &[]);
-        let (st, data) = self.receive(true);
-        if st == 0 { Ok(data) } else { Err(st) }
-    }
-
-    fn control_out(&mut self, setup: [u8; 8]) -> Result<(), i32> {
-        self.send(0, false, setup, 0, &[]);
-        let (st, _) = self.receive(false);
-        if st == 0 { Ok(()) } else { Err(st) }
-    }
-}
-
 /// The DFU interface of an attached lunbox.
 struct Dfu {
     host: Host,
@@ -393,7 +318,7 @@ impl Dfu {
             if block.is_empty() && matches!(stop, StopAt::Manifest) {
                 return None;
             }
-            let (st, _) = self.host.receive(false);
+            let (st, _, _) = self.host.receive(false);
             assert_eq!(st, 0, "DNLOAD {n}");
             loop {
                 let (status, state) = self.status();

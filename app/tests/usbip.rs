@@ -2,6 +2,9 @@
 //! protocol description (independently of lunbox's own codec): list, import, enumerate, SCSI
 //! reads and writes with the data checked, malformed input, a busy second import, reconnects.
 
+mod common;
+
+use common::{Host, be32, op_header, read_exact};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -103,23 +106,6 @@ impl Drop for Lunbox {
     }
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    s.read_exact(&mut b).unwrap();
-    b
-}
-
-fn op_header(code: u16) -> Vec<u8> {
-    let mut b = 0x0111u16.to_be_bytes().to_vec();
-    b.extend_from_slice(&code.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b
-}
-
 fn devlist(lb: &Lunbox) -> Vec<u8> {
     let mut s = lb.connect();
     s.write_all(&op_header(0x8005)).unwrap();
@@ -146,49 +132,6 @@ fn import(lb: &Lunbox, busid: &str) -> Result<TcpStream, u32> {
     assert_eq!(&dev[0x100..0x103], b"1-1");
     assert_eq!(be32(&dev, 0x128), 3, "high speed");
     Ok(s)
-}
-
-/// A minimal USB/IP host on an imported stream: one URB at a time.
-struct Host {
-    s: TcpStream,
-    seq: u32,
-}
-
-impl Host {
-    /// Submit and wait for the RET_SUBMIT: (status, actual_length, IN data).
-    fn submit(
-        &mut self,
-        ep: u32,
-        dir_in: bool,
-        setup: [u8; 8],
-        len: u32,
-        out: &[u8],
-    ) -> (i32, u32, Vec<u8>) {
-        submit_async(self, ep, dir_in, setup, len, out);
-        let r = read_exact(&mut self.s, 48);
-        assert_eq!(be32(&r, 0), 3, "RET_SUBMIT");
-        assert_eq!(be32(&r, 4), self.seq, "matching seqnum");
-        let status = be32(&r, 20) as i32;
-        let actual = be32(&r, 24);
-        assert!(actual <= len, "actual_length within the transfer");
-        let data = if dir_in {
-            read_exact(&mut self.s, actual as usize)
-        } else {
-            Vec::new()
-        };
-        (status, actual, data)
-    }
-
-    fn control_in(&mut self, setup: [u8; 8]) -> Result<Vec<u8>, i32> {
-        let len = u32::from(u16::from_le_bytes([setup[6], setup[7]]));
-        let (st, _, data) = self.submit(0, true, setup, len, &[]);
-        if st == 0 { Ok(data) } else { Err(st) }
-    }
-
-    fn control_out(&mut self, setup: [u8; 8]) -> Result<(), i32> {
-        let (st, _, _) = self.submit(0, false, setup, 0, &[]);
-        if st == 0 { Ok(()) } else { Err(st) }
-    }
 }
 
 /// Bulk-Only on top of [`Host`].
@@ -819,51 +762,6 @@ fn dfu_downloads_land_in_the_ram_disk_and_the_firmware_file() {
     assert!(!lb._dir.0.join("fw/slot-a.img").exists());
 }
 
-/// Submit without waiting; returns the seqnum.
-fn submit_async(
-    host: &mut Host,
-    ep: u32,
-    dir_in: bool,
-    setup: [u8; 8],
-    len: u32,
-    out: &[u8],
-) -> u32 {
-    host.seq += 1;
-    let mut h = Vec::new();
-    for v in [
-        1u32,
-        host.seq,
-        0x0001_0002,
-        u32::from(dir_in),
-        ep,
-        0,
-        len,
-        0,
-        0xffff_ffff,
-        0,
-    ] {
-        h.extend_from_slice(&v.to_be_bytes());
-    }
-    h.extend_from_slice(&setup);
-    if !dir_in {
-        h.extend_from_slice(out);
-    }
-    host.s.write_all(&h).unwrap();
-    host.seq
-}
-
-/// Read one reply: (command, seqnum, status, payload of an IN RET_SUBMIT).
-fn read_reply(host: &mut Host, in_seqs: &[u32]) -> (u32, u32, i32, Vec<u8>) {
-    let r = read_exact(&mut host.s, 48);
-    let (cmd, seq, status, actual) = (be32(&r, 0), be32(&r, 4), be32(&r, 20) as i32, be32(&r, 24));
-    let data = if cmd == 3 && in_seqs.contains(&seq) {
-        read_exact(&mut host.s, actual as usize)
-    } else {
-        Vec::new()
-    };
-    (cmd, seq, status, data)
-}
-
 #[test]
 fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
     let lb = Lunbox::start("acm-reopen");
@@ -879,7 +777,7 @@ fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
     // First open (like stty): DTR on, 16 read URBs queued, then close: unlink them, DTR off.
     dtr(&mut host, 1);
     let reads: Vec<u32> = (0..16)
-        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .map(|_| host.send(ep_in, true, [0; 8], 1024, &[]))
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     for (i, &r) in reads.iter().enumerate() {
@@ -893,7 +791,7 @@ fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
     // Collect the replies to all that (RET_SUBMITs for URBs that got the greeting, RET_UNLINKs).
     let mut unlinks = 0;
     while unlinks < 16 {
-        let (cmd, _, _, _) = read_reply(&mut host, &reads);
+        let (cmd, _, _, _) = host.read_reply(&reads);
         if cmd == 4 {
             unlinks += 1;
         }
@@ -902,9 +800,9 @@ fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
     // Second open (the program that talks): DTR on, read URBs, then type a command.
     dtr(&mut host, 1);
     let reads: Vec<u32> = (0..4)
-        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .map(|_| host.send(ep_in, true, [0; 8], 1024, &[]))
         .collect();
-    let write = submit_async(&mut host, ep_out, false, [0; 8], 8, b"version\r");
+    let write = host.send(ep_out, false, [0; 8], 8, b"version\r");
     let mut seen = Vec::new();
     let mut wrote = false;
     let mut queued = reads.clone();
@@ -912,14 +810,14 @@ fn the_serial_console_survives_close_and_reopen_as_cdc_acm_does_them() {
         if wrote && String::from_utf8_lossy(&seen).contains("lunbox 0") {
             break;
         }
-        let (cmd, seq, status, data) = read_reply(&mut host, &queued);
+        let (cmd, seq, status, data) = host.read_reply(&queued);
         assert_eq!(cmd, 3);
         if seq == write {
             assert_eq!(status, 0);
             wrote = true;
         } else {
             seen.extend_from_slice(&data);
-            queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+            queued.push(host.send(ep_in, true, [0; 8], 1024, &[]));
         }
     }
     let text = String::from_utf8_lossy(&seen).into_owned();
@@ -954,41 +852,41 @@ fn a_new_serial_session_starts_with_an_empty_line_and_a_delayed_greeting() {
     dtr(&mut host, 1);
     let opened = std::time::Instant::now();
     let reads: Vec<u32> = (0..4)
-        .map(|_| submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]))
+        .map(|_| host.send(ep_in, true, [0; 8], 1024, &[]))
         .collect();
     let mut queued = reads.clone();
     let mut seen = Vec::new();
     // The greeting comes, but not at once: a terminal sets raw mode just after opening. (The
     // echo of the old session's "garb " may come first: it was already in the IN endpoint.)
     loop {
-        let (cmd, _, status, data) = read_reply(&mut host, &queued);
+        let (cmd, _, status, data) = host.read_reply(&queued);
         assert_eq!((cmd, status), (3, 0));
         seen.extend_from_slice(&data);
         if String::from_utf8_lossy(&seen).contains("console") {
             break;
         }
-        queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+        queued.push(host.send(ep_in, true, [0; 8], 1024, &[]));
     }
     assert!(
         opened.elapsed() >= Duration::from_millis(80),
         "greeted after {:?}",
         opened.elapsed()
     );
-    queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
-    let write = submit_async(&mut host, ep_out, false, [0; 8], 8, b"version\r");
+    queued.push(host.send(ep_in, true, [0; 8], 1024, &[]));
+    let write = host.send(ep_out, false, [0; 8], 8, b"version\r");
     let mut wrote = false;
     for _ in 0..40 {
         if wrote && String::from_utf8_lossy(&seen).contains("(sandbox-") {
             break;
         }
-        let (cmd, seq, status, data) = read_reply(&mut host, &queued);
+        let (cmd, seq, status, data) = host.read_reply(&queued);
         assert_eq!(cmd, 3);
         if seq == write {
             assert_eq!(status, 0);
             wrote = true;
         } else {
             seen.extend_from_slice(&data);
-            queued.push(submit_async(&mut host, ep_in, true, [0; 8], 1024, &[]));
+            queued.push(host.send(ep_in, true, [0; 8], 1024, &[]));
         }
     }
     let text = String::from_utf8_lossy(&seen).into_owned();
