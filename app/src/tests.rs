@@ -287,6 +287,16 @@ fn bad_lines_get_errors_not_panics() {
         "{out}"
     );
     assert_eq!(out.contains("  config "), cfg!(feature = "config"), "{out}");
+}
+
+#[cfg(not(feature = "config"))]
+#[test]
+fn a_build_without_config_says_so() {
+    let (out, _) = session(&["config save"]);
+    assert!(
+        out.contains("error: config: this build saves no configuration"),
+        "{out}"
+    );
     assert_eq!(out.contains("  cat "), cfg!(feature = "fat"), "{out}");
 }
 

@@ -249,6 +249,10 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
             *ctx.config.borrow_mut() = ctx.defaults.clone();
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
+        #[cfg(not(feature = "config"))]
+        ["config", ..] => Err(String::from(
+            "config: this build saves no configuration (it starts its built-in gadget)",
+        )),
         ["devinfo"] => Ok(devinfo(ctx)),
         #[cfg(feature = "full-shell")]
         ["part", disk] => part(ctx, disk),
