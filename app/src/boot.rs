@@ -28,10 +28,17 @@ pub struct BootPlan {
 /// - A board that can start a gadget later (`once_per_boot` false, the sandbox) starts
 ///   nothing when the saved configuration has problems or `autostart` is off: the console
 ///   fixes it and `usbgadget` starts it.
-/// - A board that builds its gadget once per boot (the Teensy 4.1) has no later: with
-///   problems it starts the built-in gadget, so that the USB serial console stays reachable
-///   to fix the configuration; `autostart=off` does not apply to it.
-pub fn plan<E: fmt::Display>(boot: Boot<E>, defaults: &Config, once_per_boot: bool) -> BootPlan {
+/// - A board that builds its gadget once per boot (the Teensy 4.1) has no later. When the
+///   saved configuration names devices that are missing (`known` says which exist: a card
+///   not in its slot), it runs without those entries if the rest is valid; otherwise it
+///   starts the built-in gadget. Either way the USB serial console stays reachable to fix
+///   the configuration, and `config` shows the saved one. `autostart=off` does not apply.
+pub fn plan<E: fmt::Display>(
+    boot: Boot<E>,
+    defaults: &Config,
+    once_per_boot: bool,
+    known: impl Fn(&str) -> bool,
+) -> BootPlan {
     let mut log: Vec<String> = boot
         .problems
         .iter()
@@ -47,12 +54,23 @@ pub fn plan<E: fmt::Display>(boot: Boot<E>, defaults: &Config, once_per_boot: bo
     // `boot` does not start a saved configuration with problems: it does not fit the devices.
     let unusable = !boot.start && !boot.problems.is_empty();
     let run = match (once_per_boot, unusable, boot.start) {
-        (true, true, _) => {
-            log.push(String::from(
-                "starting the built-in gadget instead (config shows the saved configuration)",
-            ));
-            Some(defaults.clone())
-        }
+        (true, true, _) => match without_missing(&config, defaults, &known) {
+            Some((run, left_out)) => {
+                log.push(format!(
+                    "starting the saved configuration without {} (not found; config shows \
+                     the saved configuration)",
+                    left_out.join(", ")
+                ));
+                Some(run)
+            }
+            None => {
+                log.push(String::from(
+                    "starting the built-in gadget instead (config shows the saved \
+                     configuration)",
+                ));
+                Some(defaults.clone())
+            }
+        },
         (true, false, start) => {
             if !start {
                 log.push(String::from(
@@ -79,6 +97,39 @@ pub fn plan<E: fmt::Display>(boot: Boot<E>, defaults: &Config, once_per_boot: bo
     BootPlan { config, run, log }
 }
 
+/// `config` without the entries whose device is missing, if that leaves a valid
+/// configuration that differs from it; and what was left out (`ums sd1`, `dfu sd1`).
+fn without_missing(
+    config: &Config,
+    defaults: &Config,
+    known: &impl Fn(&str) -> bool,
+) -> Option<(Config, Vec<String>)> {
+    let mut run = config.clone();
+    let mut left_out = Vec::new();
+    run.ums.retain(|e| {
+        let keep = known(&e.device);
+        if !keep {
+            left_out.push(format!("ums {}", e.device));
+        }
+        keep
+    });
+    run.dfu.retain(|e| {
+        let keep = e.device == lunbox_config::FIRMWARE || known(&e.device);
+        if !keep {
+            left_out.push(format!("dfu {}", e.device));
+        }
+        keep
+    });
+    if left_out.is_empty() {
+        return None;
+    }
+    if run.ums.is_empty() {
+        run.ums = defaults.ums.clone();
+    }
+    lunbox_config::validate(&run, known).ok()?;
+    Some((run, left_out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,19 +148,24 @@ mod tests {
         lunbox_config::parse(text).expect("test configuration parses")
     }
 
-    /// `boot` on a store holding `text` (or nothing), with `sd0` and `ram0` present.
+    /// The devices found at this boot.
+    fn present(name: &str) -> bool {
+        name == "sd0" || name == "ram0"
+    }
+
+    /// `boot` on a store holding `text` (or nothing), with the [`present`] devices.
     fn boot_with(text: Option<&str>) -> Boot<<MemStore as Store>::Error> {
         let mut store = MemStore::new(4096);
         if let Some(text) = text {
             lunbox_config::save(&mut store, &saved(text)).expect("save");
         }
-        lunbox_config::boot(&mut store, |n| n == "sd0" || n == "ram0")
+        lunbox_config::boot(&mut store, present)
     }
 
     #[test]
     fn first_boot_runs_the_built_in_gadget_everywhere() {
         for once in [false, true] {
-            let p = plan(boot_with(None), &defaults(), once);
+            let p = plan(boot_with(None), &defaults(), once, present);
             assert_eq!(p.config, defaults());
             assert_eq!(p.run, Some(defaults()));
             assert!(p.log.is_empty(), "{:?}", p.log);
@@ -119,28 +175,34 @@ mod tests {
     #[test]
     fn a_saved_configuration_runs_and_keeps_its_own_dfu_list() {
         for once in [false, true] {
-            let p = plan(boot_with(Some("ums=ram0()ro\ndfu=\n")), &defaults(), once);
+            let p = plan(
+                boot_with(Some("ums=ram0()ro\ndfu=\n")),
+                &defaults(),
+                once,
+                present,
+            );
             assert_eq!(p.config.ums, vec![Entry::new("ram0").flag(Flag::ReadOnly)]);
             // Saved with no DFU targets: none, not the built-in ones.
             assert!(p.config.dfu.is_empty());
             assert_eq!(p.run.as_ref(), Some(&p.config));
         }
         // An empty ums list exports the built-in LUNs.
-        let p = plan(boot_with(Some("acm=on\n")), &defaults(), true);
+        let p = plan(boot_with(Some("acm=on\n")), &defaults(), true, present);
         assert_eq!(p.config.ums, defaults().ums);
     }
 
     #[test]
     fn an_unusable_configuration_waits_or_falls_back_to_the_built_in_gadget() {
-        let text = "ums=sd1\nvid=0x1234\n";
-        let sandbox = plan(boot_with(Some(text)), &defaults(), false);
+        // Both LUNs on ram0, writable: an overlap, nothing missing.
+        let text = "ums=ram0(a),ram0(b)\nvid=0x1234\n";
+        let sandbox = plan(boot_with(Some(text)), &defaults(), false, present);
         assert_eq!(sandbox.run, None);
         assert_eq!(sandbox.config, saved(text));
         assert!(sandbox.log[0].starts_with("config: the saved configuration is not usable"));
-        assert!(sandbox.log[0].contains("sd1"), "{:?}", sandbox.log);
+        assert!(sandbox.log[0].contains("ram0"), "{:?}", sandbox.log);
         assert!(sandbox.log.last().unwrap().contains("usbgadget"));
 
-        let board = plan(boot_with(Some(text)), &defaults(), true);
+        let board = plan(boot_with(Some(text)), &defaults(), true, present);
         // The console edits the saved one; the built-in gadget keeps the USB console up.
         assert_eq!(board.config, saved(text));
         assert_eq!(board.run, Some(defaults()));
@@ -148,9 +210,40 @@ mod tests {
     }
 
     #[test]
+    fn a_board_runs_the_saved_configuration_without_missing_devices() {
+        // sd1 (a card on SPI, say) is not there at this boot.
+        let text = "ums=sd1,ram0()ro\ndfu=sd1,firmware,ram0()r\nvid=0x1234\n";
+        let sandbox = plan(boot_with(Some(text)), &defaults(), false, present);
+        assert_eq!(sandbox.run, None, "the sandbox waits for the fix");
+
+        let board = plan(boot_with(Some(text)), &defaults(), true, present);
+        assert_eq!(
+            board.config,
+            saved(text),
+            "config still shows what was saved"
+        );
+        let run = board.run.expect("a gadget starts");
+        assert_eq!(run.ums, vec![Entry::new("ram0").flag(Flag::ReadOnly)]);
+        assert_eq!(
+            run.dfu,
+            vec![
+                Entry::new("firmware"),
+                Entry::new("ram0").flag(Flag::Readback)
+            ]
+        );
+        assert_eq!(run.vid, 0x1234, "the rest of the configuration applies");
+        let last = board.log.last().unwrap();
+        assert!(last.contains("without ums sd1, dfu sd1"), "{last}");
+
+        // Only missing LUNs: the built-in ones take their place.
+        let board = plan(boot_with(Some("ums=sd1\n")), &defaults(), true, present);
+        assert_eq!(board.run.unwrap().ums, defaults().ums);
+    }
+
+    #[test]
     fn autostart_off_waits_only_where_a_gadget_can_start_later() {
         let text = "ums=ram0\nautostart=off\n";
-        let sandbox = plan(boot_with(Some(text)), &defaults(), false);
+        let sandbox = plan(boot_with(Some(text)), &defaults(), false, present);
         assert_eq!(sandbox.run, None);
         assert_eq!(
             sandbox.log,
@@ -158,7 +251,7 @@ mod tests {
                 "autostart is off: start the gadget with usbgadget"
             )]
         );
-        let board = plan(boot_with(Some(text)), &defaults(), true);
+        let board = plan(boot_with(Some(text)), &defaults(), true, present);
         assert_eq!(board.run, Some(saved(text)));
         assert!(board.log[0].contains("autostart=off does not apply"));
     }
@@ -171,7 +264,7 @@ mod tests {
         store.set_unreadable(1, true);
         for once in [false, true] {
             let boot = lunbox_config::boot(&mut store, |_| true);
-            let p = plan(boot, &defaults(), once);
+            let p = plan(boot, &defaults(), once, present);
             assert_eq!(p.run, Some(defaults()));
             assert!(p.log[0].contains("unreadable"), "{:?}", p.log);
         }

@@ -87,24 +87,42 @@ impl<S: CardSlot> SlotWatcher<S> {
         }
     }
 
-    /// Look at the slot once. A change counts when two samples in a row see it (contacts
-    /// bounce as a card slides in or out); then the card is opened into the media slot, or
-    /// taken out of it.
+    /// Look at the slot once. A card put in counts when two samples in a row see it
+    /// (contacts bounce as it slides in; it is opened then, seated); a card taken out counts at
+    /// once, so that a quick swap cannot pass for the same card.
     pub fn sample(&mut self) -> Option<SlotEvent> {
-        // Under the medium's lock: no transfer to the card runs while the slot is looked at.
-        let present = {
-            let _medium = self.media.lock();
-            self.slot.present()
-        };
+        let present = self.look();
         if present == (self.held != Held::Empty) {
             self.pending = None;
             return None;
         }
-        if self.pending != Some(present) {
-            self.pending = Some(present);
+        if present && self.pending != Some(true) {
+            self.pending = Some(true);
             return None;
         }
         self.pending = None;
+        self.change(present)
+    }
+
+    /// Look at the slot and act on what is there now, without waiting for a second look (at
+    /// start-up, when nobody is sliding a card in).
+    pub fn check_now(&mut self) -> Option<SlotEvent> {
+        let present = self.look();
+        self.pending = None;
+        if present == (self.held != Held::Empty) {
+            return None;
+        }
+        self.change(present)
+    }
+
+    /// Card detection, under the medium's lock: no transfer to the card runs meanwhile.
+    fn look(&mut self) -> bool {
+        let _medium = self.media.lock();
+        self.slot.present()
+    }
+
+    /// The card went in (`present`) or out.
+    fn change(&mut self, present: bool) -> Option<SlotEvent> {
         if present {
             match self.slot.open() {
                 Ok(card) => {
@@ -194,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_card_counts_once_two_samples_agree_and_goes_into_the_media_slot() {
-        // Bouncing contacts: in, out, in, in (counts), in, out, out (counts).
+        // Bouncing contacts: in, out, in, in (counts), in, out (counts at once), out.
         let (mut w, log) = watcher(
             &[true, false, true, true, true, false, false],
             false,
@@ -209,8 +227,8 @@ mod tests {
                 None,
                 Some(SlotEvent::Inserted { bytes: 1 << 20 }),
                 None,
-                None,
                 Some(SlotEvent::Removed),
+                None,
             ]
         );
         assert_eq!(*log.borrow(), ["open", "removed"]);
@@ -250,7 +268,7 @@ mod tests {
             Some(SlotEvent::OpenFailed("CMD8 echo mismatch".to_string()))
         );
         assert_eq!(events[2..4], [None, None], "not retried while it stays in");
-        assert_eq!(events[5], Some(SlotEvent::Removed));
+        assert_eq!(events[4..6], [Some(SlotEvent::Removed), None]);
         assert!(matches!(events[7], Some(SlotEvent::OpenFailed(_))));
         assert_eq!(*log.borrow(), ["open", "removed", "open"]);
         assert!(!w.media.lock().media_present());
@@ -265,6 +283,23 @@ mod tests {
         );
         assert_eq!(samples(&mut w, 2), [None, None]);
         assert!(log.borrow().is_empty());
-        assert_eq!(samples(&mut w, 2)[1], Some(SlotEvent::Removed));
+        assert_eq!(samples(&mut w, 2), [Some(SlotEvent::Removed), None]);
+    }
+
+    #[test]
+    fn at_start_up_a_card_is_taken_at_the_first_look() {
+        let (mut w, log) = watcher(&[true, true, true], false, MediaSlot::empty());
+        assert_eq!(w.check_now(), Some(SlotEvent::Inserted { bytes: 1 << 20 }));
+        assert_eq!(w.check_now(), None, "already open");
+        assert_eq!(w.sample(), None);
+        assert_eq!(*log.borrow(), ["open"]);
+        // A card that fails at start-up is not tried again while it stays in.
+        let (mut w, log) = watcher(&[true, true, true], true, MediaSlot::empty());
+        assert!(matches!(w.check_now(), Some(SlotEvent::OpenFailed(_))));
+        assert_eq!(samples(&mut w, 2), [None, None]);
+        assert_eq!(*log.borrow(), ["open"]);
+        // No card: nothing.
+        let (mut w, _) = watcher(&[false], false, MediaSlot::empty());
+        assert_eq!(w.check_now(), None);
     }
 }

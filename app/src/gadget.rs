@@ -179,6 +179,22 @@ impl<B: Board + 'static> Gadgets<B> {
                 targets.push(Box::new(BlockTarget::new(name, device, flags)));
             }
         }
+        // Everything that can refuse the spec, before the controller is taken: a board that
+        // carries one gadget per boot has no second try once `new_bus` has been called.
+        if luns.len() > lunbox_gadget::ums::MAX_LUNS {
+            return Err(format!(
+                "{} LUNs: at most {}",
+                luns.len(),
+                lunbox_gadget::ums::MAX_LUNS
+            ));
+        }
+        if targets.len() > lunbox_gadget::dfu::MAX_TARGETS {
+            return Err(format!(
+                "{} DFU targets: at most {}",
+                targets.len(),
+                lunbox_gadget::dfu::MAX_TARGETS
+            ));
+        }
         let interfaces = interfaces(&spec);
         self.stop()?;
         let summary = DeviceSummary {

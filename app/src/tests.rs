@@ -182,6 +182,14 @@ fn session_with_store(lines: &[&str], store: MemStore) -> ((String, Action), Mem
             .add_disk(name, share(RamDisk::new(2048).unwrap()), "ram")
             .unwrap();
     }
+    // A card slot without a card (the Teensy's sd0 while empty).
+    registry
+        .add_disk(
+            "slot0",
+            share(lunbox_storage::MediaSlot::empty()),
+            "card slot",
+        )
+        .unwrap();
     let registry = Rc::new(RefCell::new(registry));
     let usb_ready = Rc::new(Completion::new());
     let console_ready = Rc::new(Completion::new());
@@ -207,7 +215,11 @@ fn session_with_store(lines: &[&str], store: MemStore) -> ((String, Action), Mem
         gadgets: gadgets.clone(),
         registry,
         config: RefCell::new(config.clone()),
-        defaults: config,
+        // The board's built-in gadget: these LUNs and a readable DFU target.
+        defaults: Config {
+            dfu: alloc::vec![Entry::new("ram0").flag(lunbox_config::Flag::Readback)],
+            ..config
+        },
         store: RefCell::new(store),
     };
     let terminal = Script {
@@ -391,9 +403,70 @@ fn config_saves_for_the_next_boot_on_a_one_gadget_board() {
     // And `config load` in the next session shows it.
     let ((out, _), _) = session_with_store(&["config load", "config default"], store);
     assert!(out.contains("ums=ram1()ro,ram0"), "{out}");
-    // `config default` is the board's built-in gadget (both disks), not an empty one.
+    // `config default` is the board's built-in gadget: every disk it finds (an empty `ums`),
+    // its DFU targets.
     assert!(
-        out.contains("lunbox> config default\nums=ram0,ram1\n"),
+        out.contains("lunbox> config default\nums=\ndfu=ram0()r\n"),
         "{out}"
     );
+}
+
+/// A spec the functions would refuse is refused before the controller is taken, so that a
+/// board with one gadget per boot can still start another (the Teensy's fallback to its
+/// built-in gadget).
+#[test]
+fn a_refused_spec_leaves_the_one_bus_for_the_next() {
+    let mut registry = Registry::new();
+    registry
+        .add_disk("ram0", share(RamDisk::new(2048).unwrap()), "ram")
+        .unwrap();
+    let registry = Rc::new(RefCell::new(registry));
+    let usb_ready = Rc::new(Completion::new());
+    let board = Rc::new(FakeBoard::new(usb_ready.clone()));
+    let gadgets = Gadgets::new(board, registry, usb_ready, Rc::new(Completion::new()));
+    let too_many = Config {
+        ums: alloc::vec![Entry::new("ram0")],
+        dfu: (0..17)
+            .map(|i| Entry::new("ram0").named(alloc::format!("t{i}")))
+            .collect(),
+        ..Config::default()
+    };
+    let e = gadgets.start(too_many).unwrap_err();
+    assert!(e.contains("17"), "{e}");
+    let lots_of_luns = Config {
+        ums: (0..17)
+            .map(|i| {
+                Entry::new("ram0")
+                    .named(alloc::format!("l{i}"))
+                    .flag(lunbox_config::Flag::ReadOnly)
+            })
+            .collect(),
+        ..Config::default()
+    };
+    let e = gadgets.start(lots_of_luns).unwrap_err();
+    assert!(e.contains("17"), "{e}");
+    gadgets
+        .start(Config {
+            ums: alloc::vec![Entry::new("ram0")],
+            ..Config::default()
+        })
+        .expect("the bus is still there");
+    assert_eq!(gadgets.control().unwrap().lun_count(), 1);
+}
+
+#[test]
+fn an_empty_card_slot_shows_as_empty_and_can_be_swapped() {
+    let (out, _) = session(&[
+        "lun add 1 slot0",
+        "lun eject 1",
+        "lun insert 1",
+        "lun add 1 ram1",
+    ]);
+    let lun1: Vec<&str> = out.lines().filter(|l| l.starts_with("1 ")).collect();
+    assert!(lun1[0].contains("slot0 (empty)"), "{out}");
+    assert!(lun1[0].contains(" - "), "no size: {out}");
+    assert!(lun1[1].contains("(none)"), "ejected: {out}");
+    assert!(lun1[2].contains("slot0 (empty)"), "back: {out}");
+    assert!(lun1[3].contains("ram1"), "replaced: {out}");
+    assert!(!out.contains("error"), "{out}");
 }

@@ -41,7 +41,7 @@ mod validate;
 
 pub use model::{
     Config, DEFAULT_MANUFACTURER, DEFAULT_PID, DEFAULT_PRODUCT, DEFAULT_VID, Entry, FIRMWARE, Flag,
-    Flags, List, MAX_LUNS,
+    Flags, List, MAX_DFU_TARGETS, MAX_LUNS,
 };
 pub use nor::{NorError, NorStore};
 #[cfg(feature = "std")]

@@ -7,6 +7,9 @@ use core::fmt;
 /// At most this many UMS LUNs (the Bulk-Only Transport's limit).
 pub const MAX_LUNS: usize = 16;
 
+/// At most this many DFU targets (alternate settings of lunbox's DFU interface).
+pub const MAX_DFU_TARGETS: usize = 16;
+
 /// The DFU target that is the firmware itself, always valid in the `dfu` list.
 pub const FIRMWARE: &str = "firmware";
 

@@ -24,7 +24,7 @@
 //! | key | value | default |
 //! |-----|-------|---------|
 //! | `ums` | list of mass-storage LUNs, in LUN order (at most 16) | empty: the board's default devices |
-//! | `dfu` | list of DFU alternate settings, in order | empty: no DFU function |
+//! | `dfu` | list of DFU alternate settings, in order (at most 16) | empty: no DFU function |
 //! | `acm` | `on` or `off`: the CDC-ACM serial console | `on` |
 //! | `autostart` | `on` or `off`: start the gadget at boot | `on` |
 //! | `vid`, `pid` | USB vendor and product ID: decimal, or hex with `0x` (0 to 0xffff) | `0x1209`, `0x0001` |

@@ -3,6 +3,7 @@
 //! | check | error |
 //! |-------|-------|
 //! | at most [`MAX_LUNS`] UMS entries | [`ValidationError::TooManyLuns`] |
+//! | at most [`MAX_DFU_TARGETS`] DFU entries | [`ValidationError::TooManyTargets`] |
 //! | device names well formed (disk 1–32 of `a-z 0-9 _ -` from a letter, partition 1–36 of `A-Z a-z 0-9 _ -`) | [`ValidationError::BadDevice`] |
 //! | devices in the registry (`firmware` always, in `dfu` only) | [`ValidationError::UnknownDevice`] |
 //! | names 1–32 of `A-Z a-z 0-9 _ - .`, not all digits | [`ValidationError::EmptyName`], [`ValidationError::BadName`] |
@@ -18,7 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::model::{Config, Entry, FIRMWARE, Flag, List, MAX_LUNS};
+use crate::model::{Config, Entry, FIRMWARE, Flag, List, MAX_DFU_TARGETS, MAX_LUNS};
 use crate::text::{device_syntax_ok, is_name_char, split_flags};
 
 /// Longest entry name.
@@ -33,6 +34,11 @@ pub const MAX_STRING_UNITS: usize = 126;
 pub enum ValidationError {
     /// More UMS entries than LUNs.
     TooManyLuns {
+        /// How many there are.
+        count: usize,
+    },
+    /// More DFU entries than alternate settings.
+    TooManyTargets {
         /// How many there are.
         count: usize,
     },
@@ -141,6 +147,11 @@ impl fmt::Display for ValidationError {
                 f,
                 "ums: {count} LUNs, at most {MAX_LUNS}: remove {}",
                 count - MAX_LUNS
+            ),
+            ValidationError::TooManyTargets { count } => write!(
+                f,
+                "dfu: {count} targets, at most {MAX_DFU_TARGETS}: remove {}",
+                count - MAX_DFU_TARGETS
             ),
             ValidationError::BadDevice {
                 list,
@@ -319,6 +330,11 @@ fn check(config: &Config, known: &dyn Fn(&str) -> bool) -> Result<(), Vec<Valida
     if config.ums.len() > MAX_LUNS {
         errors.push(ValidationError::TooManyLuns {
             count: config.ums.len(),
+        });
+    }
+    if config.dfu.len() > MAX_DFU_TARGETS {
+        errors.push(ValidationError::TooManyTargets {
+            count: config.dfu.len(),
         });
     }
     for list in [List::Ums, List::Dfu] {

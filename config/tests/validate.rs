@@ -1,7 +1,8 @@
 //! Validation against the rules and a device registry.
 
 use lunbox_config::{
-    Config, Entry, FIRMWARE, Flag, List, MAX_LUNS, ValidationError, parse, validate,
+    Config, Entry, FIRMWARE, Flag, List, MAX_DFU_TARGETS, MAX_LUNS, ValidationError, parse,
+    validate,
 };
 
 /// The sandbox-like registry: a disk with partitions, RAM disks and images.
@@ -191,6 +192,23 @@ fn too_many_luns() {
     assert_eq!(
         validate(&config, known),
         Err(vec![ValidationError::TooManyLuns { count: 17 }])
+    );
+}
+
+#[test]
+fn at_most_sixteen_dfu_targets() {
+    let targets = |n: usize| Config {
+        dfu: (0..n)
+            .map(|i| Entry::new("ram0").named(format!("t{i}")))
+            .collect(),
+        ..Config::default()
+    };
+    assert_eq!(validate(&targets(MAX_DFU_TARGETS), known), Ok(()));
+    let config = targets(MAX_DFU_TARGETS + 1);
+    assert_eq!(messages(&config), ["dfu: 17 targets, at most 16: remove 1"]);
+    assert_eq!(
+        validate(&config, known),
+        Err(vec![ValidationError::TooManyTargets { count: 17 }])
     );
 }
 

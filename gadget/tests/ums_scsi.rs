@@ -521,6 +521,26 @@ fn a_card_slot_lun_follows_its_card() {
         assert_eq!(r.cmd(0, &TUR, DataPhase::None).csw.status, FAILED);
         assert_eq!(ksa(r.sense(0)), (2, 0x3A, 0));
         assert!(!slot.lock().media_present());
+
+        // The empty slot can still be ejected (by the host or the console), put back and
+        // replaced: there is nothing to flush.
+        let eject = [0x1B, 0, 0, 0, 0x02, 0];
+        assert_eq!(r.cmd(0, &eject, DataPhase::None).csw.status, PASSED);
+        assert!(!r.control.list()[0].present);
+        assert_eq!(
+            r.cmd(0, &[0x1B, 0, 0, 0, 0x03, 0], DataPhase::None)
+                .csw
+                .status,
+            PASSED
+        );
+        assert_eq!(r.control.list()[0].name, "sd0", "loaded back");
+        r.control.eject(0, false).unwrap();
+        r.control.load(0).unwrap();
+        r.control
+            .set_backend(0, ram(8), "ram8", false, false)
+            .unwrap();
+        assert_eq!(r.control.list()[0].blocks, 8);
+        r.control.remove(0, false).unwrap();
     });
 }
 

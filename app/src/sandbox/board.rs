@@ -121,7 +121,16 @@ impl Board for SandboxBoard {
     }
 
     fn wait_usb(&self, timeout: Duration) {
-        *self.usb_source.fds.borrow_mut() = self.server.borrow().fds();
+        let server = self.server.borrow();
+        *self.usb_source.fds.borrow_mut() = server.fds();
+        // The listener is left out while it is not to be asked: wake up when it is.
+        let due = server.accept_due_in();
+        drop(server);
+        let timeout = if due.is_zero() {
+            timeout
+        } else {
+            timeout.min(due)
+        };
         // Until a socket is readable or a function posts work (both complete `ready`).
         self.usb_source.ready.wait_timeout(timeout);
     }

@@ -141,7 +141,10 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         let r = registry.borrow();
         lunbox_config::boot(&mut store, |n| r.get(n).is_some())
     };
-    let plan = lunbox::boot::plan(boot, &builtin, false);
+    let plan = {
+        let r = registry.borrow();
+        lunbox::boot::plan(boot, &builtin, false, |n| r.get(n).is_some())
+    };
     for line in &plan.log {
         log(line);
     }

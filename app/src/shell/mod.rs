@@ -246,7 +246,12 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         ["config", "load"] => config_load(ctx),
         #[cfg(feature = "config")]
         ["config", "default"] => {
-            *ctx.config.borrow_mut() = ctx.defaults.clone();
+            // The built-in gadget, with an empty `ums`: every disk found at each boot, not the
+            // ones found at this one.
+            *ctx.config.borrow_mut() = Config {
+                ums: Vec::new(),
+                ..ctx.defaults.clone()
+            };
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
         #[cfg(not(feature = "config"))]

@@ -568,7 +568,12 @@ impl UmsFunction {
             return Ok(Err(sense::REMOVAL_PREVENTED));
         }
         if let Some(dev) = dev {
-            if let Err(e) = dev.lock().flush() {
+            // An empty card slot has nothing to flush: it comes out as it is.
+            let flushed = {
+                let mut d = dev.lock();
+                if d.media_present() { d.flush() } else { Ok(()) }
+            };
+            if let Err(e) = flushed {
                 return Ok(Err(medium_error(e, 0)));
             }
             let mut luns = self.luns.borrow_mut();

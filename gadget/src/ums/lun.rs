@@ -252,7 +252,11 @@ impl UmsControl {
             Ok(l.backend.clone())
         })?;
         if let Some(dev) = &old {
-            dev.lock().flush().map_err(ControlError::Flush)?;
+            // A device without a medium (an empty card slot) has nothing to flush.
+            let mut dev = dev.lock();
+            if dev.media_present() {
+                dev.flush().map_err(ControlError::Flush)?;
+            }
         }
         Ok(old)
     }

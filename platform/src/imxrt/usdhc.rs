@@ -9,8 +9,8 @@
 //! CMD17/CMD24 for one block and CMD18/CMD25 with the controller's automatic CMD12 for more.
 //! Waits for the card or the controller sleep or yield, so other coroutines keep running.
 //!
-//! Card detection: DAT3 is pulled down on the board and cards pull it up, and the controller's
-//! DAT3 card detection reports it ([`Usdhc::card_present`]).
+//! Card detection: DAT3's pad is pulled down (100 kΩ) and cards pull it up; the controller's
+//! DAT3 card detection, on from [`Usdhc::new`], reports it ([`Usdhc::card_present`]).
 //!
 //! Not verified on hardware: see docs/teensy41.md.
 
@@ -208,6 +208,10 @@ impl Usdhc {
         hal::iomuxc::usdhc::prepare(&mut d1);
         hal::iomuxc::usdhc::prepare(&mut d2);
         hal::iomuxc::usdhc::prepare(&mut d3);
+        // DAT3 card detection from the start (its pad has a 100 kΩ pull-down; a card's own
+        // pull-up wins): `card_present` must work before the first bring-up, which sets it
+        // again after its reset.
+        ral::write_reg!(ral::usdhc, regs, PROT_CTRL, PROT_EMODE_LITTLE | PROT_D3CD);
         Usdhc {
             inner: RefCell::new(Inner { regs, card: None }),
         }

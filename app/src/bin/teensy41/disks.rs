@@ -125,26 +125,20 @@ pub(crate) fn setup(
         Pin13::Led(led) => (None, Some(Rc::new(led))),
     };
     // sd0 is the slot, registered with or without a card: a card put in later becomes its
-    // medium (the host sees a medium change).
-    let mut slot = BuiltinSlot(Box::leak(Box::new(sd_slot)));
-    let media = if slot.present() {
-        match slot.open() {
-            Ok(card) => MediaSlot::with(card),
-            Err(e) => {
-                log(uart, &format!("sd0: {e}"));
-                MediaSlot::empty()
-            }
-        }
-    } else {
-        log(uart, "sd0: no card in the slot (one put in later is found)");
-        MediaSlot::empty()
-    };
-    let media = Rc::new(Mutex::new(media));
+    // medium (the host sees a medium change). The one in the slot now is opened at once.
+    let media = Rc::new(Mutex::new(MediaSlot::empty()));
+    let mut watcher = SlotWatcher::new(BuiltinSlot(Box::leak(Box::new(sd_slot))), media.clone());
+    match watcher.check_now() {
+        Some(event) => log(uart, &format!("sd0: {event}")),
+        None => log(uart, "sd0: no card in the slot (one put in later is found)"),
+    }
+    // Present from the start: not a change for the host.
+    media.lock().take_media_changed();
     let mut disks = Disks {
         registry: Registry::new(),
         defaults: Vec::new(),
         led,
-        slot: SlotWatcher::new(slot, media.clone()),
+        slot: watcher,
     };
     add(
         &mut disks,

@@ -142,7 +142,10 @@ fn main() -> ! {
             let r = registry.borrow();
             lunbox_config::boot(&mut store, |n| r.get(n).is_some())
         };
-        let plan = lunbox::boot::plan(boot, &defaults, true);
+        let plan = {
+            let r = registry.borrow();
+            lunbox::boot::plan(boot, &defaults, true, |n| r.get(n).is_some())
+        };
         for line in &plan.log {
             log(&uart, line);
         }
@@ -170,7 +173,7 @@ fn main() -> ! {
             );
             log(
                 &uart,
-                "starting the built-in gadget instead (config shows the saved one)",
+                "starting the built-in gadget instead (config shows the saved configuration)",
             );
             let started = gadgets.start(defaults.clone());
             (defaults.clone(), started)

@@ -26,6 +26,9 @@ const MAX_RX: usize = 32 << 20;
 /// accepts took a third of lunbox's CPU time. Without clients it is asked every time.
 const ACCEPT_INTERVAL: Duration = Duration::from_millis(20);
 
+/// After a failed accept (out of file descriptors, say), when the listener is asked again.
+const ACCEPT_RETRY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// OP_REQ_* messages.
@@ -103,11 +106,22 @@ impl UsbipServer {
         self.info = info;
     }
 
-    /// File descriptors to wait on for readability (the listener and every client).
+    /// File descriptors to wait on for readability: every client, and the listener when it
+    /// is to be asked at the next service (a waiting client on a listener that is not asked
+    /// yet would wake every wait at once; wait at most [`Self::accept_due_in`] instead).
     pub fn fds(&self) -> Vec<RawFd> {
-        let mut fds = vec![self.listener.as_raw_fd()];
+        let mut fds = Vec::with_capacity(self.conns.len() + 1);
+        if self.accept_due_in().is_zero() {
+            fds.push(self.listener.as_raw_fd());
+        }
         fds.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
         fds
+    }
+
+    /// How long until the listener is asked for new clients again (zero: at the next
+    /// service).
+    pub fn accept_due_in(&self) -> Duration {
+        self.next_accept.saturating_duration_since(Instant::now())
     }
 
     /// Whether a client is attached.
@@ -138,9 +152,16 @@ impl UsbipServer {
     pub fn service(&mut self) -> bool {
         let now = Instant::now();
         let mut progress = false;
-        if self.conns.is_empty() || now >= self.next_accept {
-            self.next_accept = now + ACCEPT_INTERVAL;
-            progress = self.accept_new();
+        if now >= self.next_accept {
+            let failed;
+            (progress, failed) = self.accept_new();
+            self.next_accept = if failed {
+                now + ACCEPT_RETRY
+            } else if self.conns.is_empty() {
+                now
+            } else {
+                now + ACCEPT_INTERVAL
+            };
         }
         for i in 0..self.conns.len() {
             progress |= self.receive(i);
@@ -151,8 +172,9 @@ impl UsbipServer {
         progress
     }
 
-    /// Take the clients waiting on the listener. Returns whether there were any.
-    fn accept_new(&mut self) -> bool {
+    /// Take the clients waiting on the listener. Returns whether there were any, and whether
+    /// accepting failed.
+    fn accept_new(&mut self) -> (bool, bool) {
         let mut progress = false;
         loop {
             match self.listener.accept() {
@@ -171,14 +193,13 @@ impl UsbipServer {
                         dead: false,
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (progress, false),
                 Err(e) => {
                     (self.log)(&format!("usbip: accept failed: {e}"));
-                    break;
+                    return (progress, true);
                 }
             }
         }
-        progress
     }
 
     /// Read what the client sent.
