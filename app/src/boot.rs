@@ -30,9 +30,11 @@ pub struct BootPlan {
 ///   fixes it and `usbgadget` starts it.
 /// - A board that builds its gadget once per boot (the Teensy 4.1) has no later. When the
 ///   saved configuration names devices that are missing (`known` says which exist: a card
-///   not in its slot), it runs without those entries if the rest is valid; otherwise it
-///   starts the built-in gadget. Either way the USB serial console stays reachable to fix
-///   the configuration, and `config` shows the saved one. `autostart=off` does not apply.
+///   not in its slot), it runs without those entries if the rest is valid (when that leaves
+///   no LUN, the built-in LUNs take their place, as for an empty `ums`); otherwise it starts
+///   the built-in gadget, whose USB serial console is on. The trimmed configuration keeps
+///   its own `acm` setting: with `acm=off` the board's UART console is the way to fix it.
+///   `config` shows the saved configuration. `autostart=off` does not apply.
 pub fn plan<E: fmt::Display>(
     boot: Boot<E>,
     defaults: &Config,
@@ -44,10 +46,7 @@ pub fn plan<E: fmt::Display>(
         .iter()
         .map(|p| format!("config: {p}"))
         .collect();
-    let mut config = boot.config;
-    if config.ums.is_empty() {
-        config.ums = defaults.ums.clone();
-    }
+    let mut config = with_builtin_luns(boot.config, defaults);
     if boot.loaded_from.is_none() && config.dfu.is_empty() {
         config.dfu = defaults.dfu.clone();
     }
@@ -97,6 +96,16 @@ pub fn plan<E: fmt::Display>(
     BootPlan { config, run, log }
 }
 
+/// `config` as it runs: an empty `ums` list exports the built-in LUNs (`defaults.ums`), what
+/// `config default` leaves so that every disk found at each boot is exported. `plan` and the
+/// shell's `usbgadget` both start a configuration through this.
+pub fn with_builtin_luns(mut config: Config, defaults: &Config) -> Config {
+    if config.ums.is_empty() {
+        config.ums = defaults.ums.clone();
+    }
+    config
+}
+
 /// `config` without the entries whose device is missing, if that leaves a valid
 /// configuration that differs from it; and what was left out (`ums sd1`, `dfu sd1`).
 fn without_missing(
@@ -123,9 +132,7 @@ fn without_missing(
     if left_out.is_empty() {
         return None;
     }
-    if run.ums.is_empty() {
-        run.ums = defaults.ums.clone();
-    }
+    let run = with_builtin_luns(run, defaults);
     lunbox_config::validate(&run, known).ok()?;
     Some((run, left_out))
 }

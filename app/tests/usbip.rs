@@ -424,6 +424,33 @@ fn console_detach_disconnects_the_host_which_can_attach_again() {
     assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
 }
 
+/// CPU time (user + system) lunbox has used, in clock ticks (USER_HZ: 100 per second).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name: state is field 3, utime field 14, stime field 15.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_stopped_gadget_leaves_the_machine_idle_while_a_client_knocks() {
+    let mut lb = Lunbox::start("stopped");
+    let mut attached = import(&lb, "1-1").unwrap();
+    lb.console("usbgadget -d");
+    let mut rest = Vec::new();
+    let _ = attached.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "stopping closed the attached client");
+    // Nobody serves the listener now: this client waits in its queue, readable all along.
+    let _knocking = lb.connect();
+    let before = cpu_ticks(lb.child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(lb.child.id()) - before;
+    assert!(
+        used < 30,
+        "lunbox used {used} ticks of 100 in a second while idle"
+    );
+}
+
 #[test]
 fn the_state_directory_is_created_once_and_reused() {
     let dir = std::env::temp_dir().join(format!("lunbox-usbip-state-{}", std::process::id()));
@@ -554,7 +581,7 @@ fn shell_commands_on_stdin() {
                   usbgadget -s\nusbgadget -S ram0()ro -a\nlun\nusbgadget -d\nlun\nusbgadget -S nosuch\n\
                   usbgadget -S ram0ro\nusbgadget -x\nusbgadget -a\nconfig\nconfig set acm=off\n\
                   config set bogus=1\nconfig set ums=img0(disk)fixed\nconfig save\nconfig default\n\
-                  config load\nusbgadget\nusbgadget -s\nexit\n";
+                  config load\nusbgadget\nusbgadget -s\nconfig default\nusbgadget -d\nusbgadget\nexit\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_lunbox"))
         .args(["--listen", "127.0.0.1:0", "--ram-mib", "2", "--state-dir"])
         .arg(&dir)
@@ -610,6 +637,11 @@ fn shell_commands_on_stdin() {
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    // After `config default` (an empty ums list) usbgadget exports the built-in LUNs again.
+    // The first `usbgadget -s` showed it once; the last `usbgadget` shows it again.
+    let builtin =
+        "running: mass storage [img0,ram0], DFU [firmware(firmware),ram0()r], serial console on";
+    assert_eq!(text.matches(builtin).count(), 2, "{text}");
 }
 
 #[test]

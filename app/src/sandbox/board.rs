@@ -100,6 +100,9 @@ impl Board for SandboxBoard {
 
     fn disconnect(&self) {
         self.server.borrow_mut().disconnect();
+        // No poller waits on the server until the next gadget: a client knocking on the
+        // listener must not wake every idle wait of the machine meanwhile.
+        self.usb_source.fds.borrow_mut().clear();
     }
 
     fn detach(&self) -> Result<(), String> {
@@ -121,16 +124,10 @@ impl Board for SandboxBoard {
     }
 
     fn wait_usb(&self, timeout: Duration) {
-        let server = self.server.borrow();
-        *self.usb_source.fds.borrow_mut() = server.fds();
+        let (fds, accept_due) = self.server.borrow().wait_set();
+        *self.usb_source.fds.borrow_mut() = fds;
         // The listener is left out while it is not to be asked: wake up when it is.
-        let due = server.accept_due_in();
-        drop(server);
-        let timeout = if due.is_zero() {
-            timeout
-        } else {
-            timeout.min(due)
-        };
+        let timeout = accept_due.map_or(timeout, |due| timeout.min(due));
         // Until a socket is readable or a function posts work (both complete `ready`).
         self.usb_source.ready.wait_timeout(timeout);
     }

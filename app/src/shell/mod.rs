@@ -531,7 +531,8 @@ fn usbgadget<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<Stri
             Ok(show(None))
         }
         [] => {
-            let spec = ctx.config.borrow().clone();
+            // As at boot: an empty `ums` (after `config default`) exports the built-in LUNs.
+            let spec = crate::boot::with_builtin_luns(ctx.config.borrow().clone(), &ctx.defaults);
             ctx.gadgets.start(spec)?;
             Ok(show(ctx.gadgets.spec()))
         }

@@ -100,3 +100,12 @@ pub fn reexec() -> io::Error {
         .args(std::env::args_os().skip(1))
         .exec()
 }
+
+/// Whether `e` says the host ran out of a resource (file descriptors, socket buffers,
+/// memory): trying again at once would fail the same way.
+pub fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

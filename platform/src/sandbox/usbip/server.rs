@@ -13,6 +13,7 @@ use std::vec::Vec;
 use super::bridge::Bridge;
 use super::bus::{UsbipBus, lock};
 use super::proto::{self, Command, DeviceInfo, OpRequest};
+use crate::sandbox::os;
 
 /// The bus id lunbox exports.
 pub const BUS_ID: &str = "1-1";
@@ -26,7 +27,8 @@ const MAX_RX: usize = 32 << 20;
 /// accepts took a third of lunbox's CPU time. Without clients it is asked every time.
 const ACCEPT_INTERVAL: Duration = Duration::from_millis(20);
 
-/// After a failed accept (out of file descriptors, say), when the listener is asked again.
+/// After an accept failed for want of resources (file descriptors, buffers, memory), when
+/// the listener is asked again: asked sooner it would fail again at once.
 const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,22 +108,22 @@ impl UsbipServer {
         self.info = info;
     }
 
-    /// File descriptors to wait on for readability: every client, and the listener when it
-    /// is to be asked at the next service (a waiting client on a listener that is not asked
-    /// yet would wake every wait at once; wait at most [`Self::accept_due_in`] instead).
-    pub fn fds(&self) -> Vec<RawFd> {
+    /// What to wait on: the file descriptors to watch for readability (every client, and the
+    /// listener when it is to be asked at the next service), and when the listener is left
+    /// out, how long until it is due (wait at most that long). A waiting client on a listener
+    /// that is not asked yet would otherwise wake every wait at once. Both come from one
+    /// reading of the clock, so the listener is either watched or its time is given.
+    pub fn wait_set(&self) -> (Vec<RawFd>, Option<Duration>) {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        if self.accept_due_in().is_zero() {
+        let due = self.next_accept.saturating_duration_since(Instant::now());
+        let due = if due.is_zero() {
             fds.push(self.listener.as_raw_fd());
-        }
+            None
+        } else {
+            Some(due)
+        };
         fds.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
-        fds
-    }
-
-    /// How long until the listener is asked for new clients again (zero: at the next
-    /// service).
-    pub fn accept_due_in(&self) -> Duration {
-        self.next_accept.saturating_duration_since(Instant::now())
+        (fds, due)
     }
 
     /// Whether a client is attached.
@@ -194,9 +196,20 @@ impl UsbipServer {
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (progress, false),
+                // One client gave up while queued, or a signal: the next may be fine.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue;
+                }
                 Err(e) => {
                     (self.log)(&format!("usbip: accept failed: {e}"));
-                    return (progress, true);
+                    return (progress, os::out_of_resources(&e));
                 }
             }
         }
@@ -369,5 +382,42 @@ impl UsbipServer {
         if session_lost {
             lock(&self.bridge).session_reset();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet(_: &str) {}
+
+    #[test]
+    fn the_listener_is_watched_or_its_time_is_given() {
+        let (mut server, _bus) =
+            UsbipServer::bind("127.0.0.1:0".parse().unwrap(), DeviceInfo::default(), quiet)
+                .unwrap();
+        let listener = server.listener.as_raw_fd();
+        // No clients: the listener is asked at every service, so it is watched.
+        let (fds, due) = server.wait_set();
+        assert_eq!((fds, due), (vec![listener], None));
+
+        let _client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        // The kernel queues the connection at once on loopback; accept it.
+        let mut accepted = false;
+        for _ in 0..100 {
+            server.service();
+            if !server.conns.is_empty() {
+                accepted = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(accepted, "the client was accepted");
+        // A client is connected: the listener waits its turn, and the wait is told how long.
+        let (fds, due) = server.wait_set();
+        assert!(!fds.contains(&listener), "{fds:?}");
+        assert_eq!(fds.len(), 1, "the client is watched");
+        let due = due.expect("the listener's turn is given");
+        assert!(due <= ACCEPT_INTERVAL && !due.is_zero(), "{due:?}");
     }
 }
