@@ -871,6 +871,13 @@ fn ret_errors() {
 fn errors_display() {
     let cases = [
         (
+            ProtoError::BodyTooLong {
+                expected: 512,
+                got: 600,
+            },
+            "600 bytes given after a header that 512 bytes follow",
+        ),
+        (
             ProtoError::BadVersion(0x0106),
             "bad USB/IP version 0x0106 (expected 0x0111)",
         ),
@@ -961,6 +968,29 @@ fn check_never_panics(data: &[u8]) -> Result<(), TestCaseError> {
         }
         Ok(None) => prop_assert!(data.len() < 48 || matches!(len, Ok(Some(l)) if l > data.len())),
         Err(e) => prop_assert_eq!(&len, &Err(e.clone())),
+    }
+    // The same message with its header and body in separate buffers parses the same.
+    if let Some(header) = data.first_chunk::<48>() {
+        let split = |body: &[u8]| parse_command_split(header, body.to_vec());
+        match (&parsed, &len) {
+            (Ok(Some((cmd, n))), _) => {
+                prop_assert_eq!(split(&data[48..*n]), Ok(Some(cmd.clone())));
+                if *n > 48 {
+                    prop_assert_eq!(split(&data[48..*n - 1]), Ok(None));
+                }
+                if *n < data.len() {
+                    prop_assert_eq!(
+                        split(&data[48..*n + 1]),
+                        Err(ProtoError::BodyTooLong {
+                            expected: *n - 48,
+                            got: *n + 1 - 48
+                        })
+                    );
+                }
+            }
+            (Ok(None), _) => prop_assert_eq!(split(&data[48..]), Ok(None)),
+            (Err(e), _) => prop_assert_eq!(split(&data[48..]), Err(e.clone())),
+        }
     }
     if let Ok(Some((_, n))) = parse_ret(data, dir_by_parity) {
         prop_assert!(n >= 48 && n <= data.len());
@@ -1134,6 +1164,13 @@ proptest! {
         for i in 0..total {
             prop_assert_eq!(parse_command(&out[..i]), Ok(None));
         }
+        // Header and body apart: the body becomes the payload as it is.
+        let header: [u8; 48] = out[..48].try_into().unwrap();
+        let body = out[48..].to_vec();
+        prop_assert_eq!(
+            parse_command_split(&header, body),
+            Ok(Some(Command::Submit(cmd.clone())))
+        );
         out.extend_from_slice(&extra);
         prop_assert_eq!(parse_command(&out), Ok(Some((Command::Submit(cmd), total))));
     }

@@ -15,6 +15,7 @@ use usb_device::bus::PollResult;
 use usb_device::endpoint::EndpointAddress;
 use usb_device::{UsbDirection, UsbError};
 
+use super::outbox::Outbox;
 use super::proto::{self, CmdSubmit, Direction};
 
 /// One URB in flight.
@@ -78,7 +79,7 @@ pub(crate) struct Bridge {
     setup_waiting: bool,
     reset: bool,
     /// Encoded RET_SUBMIT/RET_UNLINK messages to send.
-    replies: Vec<u8>,
+    replies: Outbox,
     /// Packets moved since the counter was last read (for the poller's idle decision).
     progress: u64,
 }
@@ -92,7 +93,7 @@ impl Default for Bridge {
             control: Control::Idle,
             setup_waiting: false,
             reset: false,
-            replies: Vec::new(),
+            replies: Outbox::default(),
             progress: 0,
         }
     }
@@ -125,9 +126,11 @@ impl Bridge {
         self.session_reset();
     }
 
-    /// Take the encoded replies to send.
-    pub(crate) fn take_replies(&mut self, out: &mut Vec<u8>) {
+    /// Move the encoded replies behind what `out` holds; returns whether there were any.
+    pub(crate) fn take_replies(&mut self, out: &mut Outbox) -> bool {
+        let any = !self.replies.is_empty();
         out.append(&mut self.replies);
+        any
     }
 
     /// Packets moved since the last call.
@@ -135,8 +138,17 @@ impl Bridge {
         std::mem::take(&mut self.progress)
     }
 
-    fn reply(&mut self, seqnum: u32, status: i32, actual: usize, data_in: Option<&[u8]>) {
-        proto::encode_ret_submit(seqnum, status, actual as u32, data_in, &mut self.replies);
+    /// Queue a RET_SUBMIT without IN data.
+    fn reply(&mut self, seqnum: u32, status: i32, actual: usize) {
+        self.replies
+            .encode(|b| proto::encode_ret_submit(seqnum, status, actual as u32, None, b));
+    }
+
+    /// Queue the RET_SUBMIT of an IN URB with its data: the buffer itself, not a copy.
+    fn reply_in(&mut self, seqnum: u32, status: i32, data: Vec<u8>) {
+        self.replies
+            .encode(|b| proto::encode_ret_submit(seqnum, status, data.len() as u32, None, b));
+        self.replies.push(data);
     }
 
     /// A CMD_SUBMIT from the client.
@@ -164,13 +176,7 @@ impl Bridge {
             &mut self.out[ep]
         };
         if !e.allocated {
-            proto::encode_ret_submit(
-                cmd.seqnum,
-                proto::EPROTO,
-                0,
-                dir_in.then_some(&[][..]),
-                &mut self.replies,
-            );
+            self.reply(cmd.seqnum, proto::EPROTO, 0);
             return;
         }
         let zlp = !dir_in
@@ -192,14 +198,7 @@ impl Bridge {
         };
         if e.halt_unreported {
             e.halt_unreported = false;
-            let seq = urb.seqnum;
-            proto::encode_ret_submit(
-                seq,
-                proto::EPIPE,
-                0,
-                dir_in.then_some(&[][..]),
-                &mut self.replies,
-            );
+            self.reply(urb.seqnum, proto::EPIPE, 0);
             return;
         }
         e.urbs.push_back(urb);
@@ -228,11 +227,9 @@ impl Bridge {
                 found = true;
             }
         }
-        proto::encode_ret_unlink(
-            seqnum,
-            if found { proto::ECONNRESET } else { 0 },
-            &mut self.replies,
-        );
+        let status = if found { proto::ECONNRESET } else { 0 };
+        self.replies
+            .encode(|b| proto::encode_ret_unlink(seqnum, status, b));
     }
 
     fn start_control(&mut self) {
@@ -258,15 +255,16 @@ impl Bridge {
         } else {
             urb.pos
         };
-        self.reply(
-            urb.seqnum,
-            status,
-            actual,
-            urb.dir_in.then_some(&urb.data[..]),
-        );
+        let setup_in = urb.setup_in();
+        let has_data_stage = urb.len > 0;
+        if urb.dir_in {
+            self.reply_in(urb.seqnum, status, urb.data);
+        } else {
+            self.reply(urb.seqnum, status, actual);
+        }
         self.setup_waiting = false;
         // After an IN data stage the device expects the host's zero-length status packet.
-        self.control = if status == 0 && urb.setup_in() && urb.len > 0 {
+        self.control = if status == 0 && setup_in && has_data_stage {
             Control::Status
         } else {
             Control::Idle
@@ -282,12 +280,12 @@ impl Bridge {
             return;
         }
         if let Some(p) = self.inp[ep].held.take() {
-            self.accept_in(ep, p);
+            self.accept_in(ep, &p);
         }
     }
 
     /// Put IN packet `p` into the head URB of `ep` (there is one).
-    fn accept_in(&mut self, ep: usize, p: Vec<u8>) {
+    fn accept_in(&mut self, ep: usize, p: &[u8]) {
         let e = &mut self.inp[ep];
         e.in_complete = true;
         self.progress += 1;
@@ -300,18 +298,13 @@ impl Bridge {
             let room = urb.len - urb.data.len();
             urb.data.extend_from_slice(&p[..room]);
             let urb = e.urbs.pop_front().expect("head exists");
-            self.reply(
-                urb.seqnum,
-                proto::EOVERFLOW,
-                urb.data.len(),
-                Some(&urb.data),
-            );
+            self.reply_in(urb.seqnum, proto::EOVERFLOW, urb.data);
             return;
         }
-        urb.data.extend_from_slice(&p);
+        urb.data.extend_from_slice(p);
         if p.len() < mps || urb.data.len() == urb.len {
             let urb = e.urbs.pop_front().expect("head exists");
-            self.reply(urb.seqnum, 0, urb.data.len(), Some(&urb.data));
+            self.reply_in(urb.seqnum, 0, urb.data);
         }
     }
 
@@ -365,7 +358,7 @@ impl Bridge {
         if e.halted || e.urbs.is_empty() {
             e.held = Some(buf.to_vec());
         } else {
-            self.accept_in(ep, buf.to_vec());
+            self.accept_in(ep, buf);
         }
         Ok(buf.len())
     }
@@ -387,12 +380,7 @@ impl Bridge {
             urb.data.extend_from_slice(&buf[..take]);
             if buf.len() > room {
                 let urb = self.control_queue.pop_front().expect("head exists");
-                self.reply(
-                    urb.seqnum,
-                    proto::EOVERFLOW,
-                    urb.data.len(),
-                    Some(&urb.data),
-                );
+                self.reply_in(urb.seqnum, proto::EOVERFLOW, urb.data);
                 self.control = Control::Idle;
                 self.start_control();
             } else if buf.len() < mps || urb.data.len() == urb.len {
@@ -444,7 +432,7 @@ impl Bridge {
         self.progress += 1;
         if urb.pos == urb.data.len() && !urb.zlp {
             let urb = e.urbs.pop_front().expect("head exists");
-            self.reply(urb.seqnum, 0, urb.len, None);
+            self.reply(urb.seqnum, 0, urb.len);
         }
         result
     }
@@ -520,17 +508,8 @@ impl Bridge {
         if stalled && !e.halted {
             e.halted = true;
             match e.urbs.pop_front() {
-                Some(urb) => {
-                    let actual = if dir_in { urb.data.len() } else { urb.pos };
-                    let data = urb.data;
-                    proto::encode_ret_submit(
-                        urb.seqnum,
-                        proto::EPIPE,
-                        actual as u32,
-                        dir_in.then_some(&data[..actual]),
-                        &mut self.replies,
-                    );
-                }
+                Some(urb) if dir_in => self.reply_in(urb.seqnum, proto::EPIPE, urb.data),
+                Some(urb) => self.reply(urb.seqnum, proto::EPIPE, urb.pos),
                 None => e.halt_unreported = true,
             }
         } else if !stalled {

@@ -7,6 +7,7 @@
 
 mod bridge;
 mod bus;
+mod outbox;
 pub mod proto;
 mod server;
 

@@ -140,6 +140,14 @@ pub enum ProtoError {
     StringNotUtf8(&'static str),
     /// `RET_SUBMIT` for a seqnum the caller has no URB for (see [`parse_ret`]).
     UnknownSeqnum(u32),
+    /// [`parse_command_split`]: more bytes after the header than the message has (`got`;
+    /// the header says `expected`).
+    BodyTooLong {
+        /// Bytes the header says follow it.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
 }
 
 impl fmt::Display for ProtoError {
@@ -169,6 +177,10 @@ impl fmt::Display for ProtoError {
             Self::StringNotTerminated(field) => write!(f, "{field} is not NUL-terminated"),
             Self::StringNotUtf8(field) => write!(f, "{field} is not UTF-8"),
             Self::UnknownSeqnum(s) => write!(f, "RET_SUBMIT for unknown seqnum {s}"),
+            Self::BodyTooLong { expected, got } => write!(
+                f,
+                "{got} bytes given after a header that {expected} bytes follow"
+            ),
         }
     }
 }
@@ -555,7 +567,38 @@ pub fn parse_command(buf: &[u8]) -> Result<Option<(Command, usize)>, ProtoError>
     if buf.len() < total {
         return Ok(None);
     }
-    let command = if basic.command == USBIP_CMD_SUBMIT {
+    let data = buf[URB_HEADER_LEN..URB_HEADER_LEN + payload_len].to_vec();
+    Ok(Some((command(header, basic, data), total)))
+}
+
+/// [`parse_command`] for a message whose header and the bytes after it (`body`: the OUT
+/// payload, then any ISO descriptors) are in separate buffers. A reader that learns the
+/// message's length from [`command_len`] can read a large payload straight into a buffer of
+/// its own, which becomes the command's `data` without a copy. `Ok(None)` while `body` is
+/// shorter than the header says; [`ProtoError::BodyTooLong`] if it is longer (the rest
+/// belongs to the next message); the header's errors as for [`parse_command`].
+pub fn parse_command_split(
+    header: &[u8; URB_HEADER_LEN],
+    mut body: Vec<u8>,
+) -> Result<Option<Command>, ProtoError> {
+    let (basic, payload_len, total) = command_layout(header)?;
+    let expected = total - URB_HEADER_LEN;
+    if body.len() > expected {
+        return Err(ProtoError::BodyTooLong {
+            expected,
+            got: body.len(),
+        });
+    }
+    if body.len() < expected {
+        return Ok(None);
+    }
+    body.truncate(payload_len);
+    Ok(Some(command(header, basic, body)))
+}
+
+/// The command of a validated header, with `data` (the OUT payload of a submit).
+fn command(header: &[u8; URB_HEADER_LEN], basic: BasicHeader, data: Vec<u8>) -> Command {
+    if basic.command == USBIP_CMD_SUBMIT {
         Command::Submit(CmdSubmit {
             seqnum: basic.seqnum,
             devid: basic.devid,
@@ -567,7 +610,7 @@ pub fn parse_command(buf: &[u8]) -> Result<Option<(Command, usize)>, ProtoError>
             number_of_packets: be_i32(header, 0x20),
             interval: be_i32(header, 0x24),
             setup: copy_array(header, 0x28),
-            data: buf[URB_HEADER_LEN..URB_HEADER_LEN + payload_len].to_vec(),
+            data,
         })
     } else {
         Command::Unlink(CmdUnlink {
@@ -577,8 +620,7 @@ pub fn parse_command(buf: &[u8]) -> Result<Option<(Command, usize)>, ProtoError>
             ep: basic.ep,
             unlink_seqnum: be_u32(header, 0x14),
         })
-    };
-    Ok(Some((command, total)))
+    }
 }
 
 /// The total length of the command starting at `buf` (header, payload, ISO descriptors), as soon

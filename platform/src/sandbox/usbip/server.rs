@@ -2,7 +2,7 @@
 //! the URBs of the attached client to the [`Bridge`]. Non-blocking sockets, serviced by the
 //! USB controller poller coroutine: no threads, no async runtime.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::string::String;
@@ -12,7 +12,8 @@ use std::vec::Vec;
 
 use super::bridge::Bridge;
 use super::bus::{UsbipBus, lock};
-use super::proto::{self, Command, DeviceInfo, OpRequest};
+use super::outbox::Outbox;
+use super::proto::{self, Command, DeviceInfo, OpRequest, URB_HEADER_LEN};
 use crate::sandbox::os;
 
 /// The bus id lunbox exports.
@@ -20,6 +21,14 @@ pub const BUS_ID: &str = "1-1";
 
 /// Most bytes buffered from one client before it is dropped (a URB is at most 16 MiB).
 const MAX_RX: usize = 32 << 20;
+
+/// Bytes asked of the socket at a time for the message stream.
+const RX_CHUNK: usize = 16 * 1024;
+
+/// A message with more bytes than this after its header has them read into a buffer of
+/// their own, which becomes the URB's payload: not read into the stream buffer and copied
+/// out of it (for a 120 KiB write, two copies of every byte).
+const OWN_BODY_FROM: usize = 2 * 1024;
 
 /// While clients are connected, how often the listener is asked for another one. An accept
 /// costs a socket allocation in the kernel even when nobody is waiting (Linux makes the new
@@ -44,10 +53,50 @@ enum Phase {
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
+    /// Received bytes not yet parsed; with `body`, the header of that message.
     rx: Vec<u8>,
-    tx: Vec<u8>,
+    /// The bytes after the header in `rx`, read into their own buffer, and how many there are
+    /// to be.
+    body: Option<(Vec<u8>, usize)>,
+    tx: Outbox,
     phase: Phase,
     dead: bool,
+}
+
+impl Conn {
+    /// The next complete URB-phase command. A message with a large payload still arriving
+    /// moves what `rx` holds of it to a buffer of its own, which [`UsbipServer::receive`]
+    /// fills and which becomes the command's payload.
+    fn next_command(&mut self) -> Result<Option<Command>, proto::ProtoError> {
+        if let Some((body, len)) = &self.body {
+            if body.len() < *len {
+                return Ok(None);
+            }
+            let header = self.rx[..URB_HEADER_LEN]
+                .try_into()
+                .expect("a message with a body has its header in rx");
+            let (body, _) = self.body.take().expect("checked above");
+            let cmd = proto::parse_command_split(header, body);
+            self.rx.drain(..URB_HEADER_LEN);
+            return cmd;
+        }
+        let Some(total) = proto::command_len(&self.rx)? else {
+            return Ok(None);
+        };
+        if total > self.rx.len() && total - URB_HEADER_LEN > OWN_BODY_FROM {
+            // Only this message is in rx: those before it were handled.
+            let len = total - URB_HEADER_LEN;
+            let mut body = Vec::with_capacity(len);
+            body.extend_from_slice(&self.rx[URB_HEADER_LEN..]);
+            self.rx.truncate(URB_HEADER_LEN);
+            self.body = Some((body, len));
+            return Ok(None);
+        }
+        Ok(proto::parse_command(&self.rx)?.map(|(cmd, used)| {
+            self.rx.drain(..used);
+            cmd
+        }))
+    }
 }
 
 /// The USB/IP server side of the sandbox's USB controller.
@@ -57,7 +106,6 @@ pub struct UsbipServer {
     bridge: Arc<Mutex<Bridge>>,
     info: DeviceInfo,
     log: fn(&str),
-    scratch: Vec<u8>,
     /// When the listener is asked next while clients are connected.
     next_accept: Instant,
 }
@@ -80,7 +128,6 @@ impl UsbipServer {
             bridge: bridge.clone(),
             info,
             log,
-            scratch: vec![0; 64 * 1024],
             next_accept: Instant::now(),
         };
         Ok((server, UsbipBus { bridge }))
@@ -190,7 +237,8 @@ impl UsbipServer {
                         stream,
                         peer,
                         rx: Vec::new(),
-                        tx: Vec::new(),
+                        body: None,
+                        tx: Outbox::default(),
                         phase: Phase::Op,
                         dead: false,
                     });
@@ -215,38 +263,54 @@ impl UsbipServer {
         }
     }
 
-    /// Read what the client sent.
+    /// Read what the client sent, handling each message once it is complete.
     fn receive(&mut self, i: usize) -> bool {
-        let c = &mut self.conns[i];
         let mut got = false;
-        // On the heap: coroutine stacks are small.
-        let chunk = &mut self.scratch;
         loop {
-            match c.stream.read(chunk) {
-                Ok(0) => {
+            let c = &mut self.conns[i];
+            if c.dead {
+                return true;
+            }
+            // A large message's payload goes to its own buffer, the rest to `rx`.
+            let (buf, want) = match &mut c.body {
+                Some((body, len)) if body.len() < *len => {
+                    let want = *len - body.len();
+                    (body, want)
+                }
+                Some(_) => return got,
+                None => (&mut c.rx, RX_CHUNK),
+            };
+            let before = buf.len();
+            // `read_to_end` on `take`: into the buffer's spare room, without zeroing it first.
+            let result = (&mut c.stream).take(want as u64).read_to_end(buf);
+            let n = buf.len() - before;
+            got |= n > 0;
+            match result {
+                Ok(_) if n < want => {
                     if c.phase == Phase::Urb {
                         (self.log)(&format!("usbip: {} detached (connection closed)", c.peer));
                     }
                     c.dead = true;
                     return true;
                 }
-                Ok(n) => {
-                    got = true;
-                    c.rx.extend_from_slice(&chunk[..n]);
-                    if c.rx.len() > MAX_RX {
-                        (self.log)(&format!("usbip: {} sent too much at once; dropped", c.peer));
-                        c.dead = true;
-                        return true;
-                    }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.dispatch(i);
+                    return got;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     (self.log)(&format!("usbip: {}: {e}; dropped", c.peer));
                     c.dead = true;
                     return true;
                 }
             }
+            if c.rx.len() > MAX_RX {
+                (self.log)(&format!("usbip: {} sent too much at once; dropped", c.peer));
+                c.dead = true;
+                return true;
+            }
+            // Handle what is complete; a large message begun gets its own buffer.
+            self.dispatch(i);
         }
     }
 
@@ -274,10 +338,9 @@ impl UsbipServer {
                         return;
                     }
                 },
-                Phase::Urb => match proto::parse_command(&c.rx) {
+                Phase::Urb => match c.next_command() {
                     Ok(None) => return,
-                    Ok(Some((cmd, used))) => {
-                        c.rx.drain(..used);
+                    Ok(Some(cmd)) => {
                         let mut bridge = lock(&self.bridge);
                         match cmd {
                             Command::Submit(s) => bridge.submit(s),
@@ -299,7 +362,8 @@ impl UsbipServer {
         let c = &mut self.conns[i];
         match req {
             OpRequest::DevList => {
-                proto::encode_devlist_reply(core::slice::from_ref(&self.info), &mut c.tx);
+                let info = core::slice::from_ref(&self.info);
+                c.tx.encode(|b| proto::encode_devlist_reply(info, b));
                 c.phase = Phase::Closing;
             }
             OpRequest::Import { busid } => {
@@ -308,17 +372,18 @@ impl UsbipServer {
                         "usbip: {} asked for bus id '{busid}'; lunbox exports {BUS_ID}",
                         c.peer
                     ));
-                    proto::encode_import_reply(proto::ST_NODEV, None, &mut c.tx);
+                    c.tx.encode(|b| proto::encode_import_reply(proto::ST_NODEV, None, b));
                     c.phase = Phase::Closing;
                 } else if busy {
                     (self.log)(&format!(
                         "usbip: {} wants {BUS_ID}, which is already attached",
                         c.peer
                     ));
-                    proto::encode_import_reply(proto::ST_DEV_BUSY, None, &mut c.tx);
+                    c.tx.encode(|b| proto::encode_import_reply(proto::ST_DEV_BUSY, None, b));
                     c.phase = Phase::Closing;
                 } else {
-                    proto::encode_import_reply(proto::ST_OK, Some(&self.info), &mut c.tx);
+                    let info = &self.info;
+                    c.tx.encode(|b| proto::encode_import_reply(proto::ST_OK, Some(info), b));
                     c.phase = Phase::Urb;
                     (self.log)(&format!("usbip: {} attached {BUS_ID}", c.peer));
                     lock(&self.bridge).session_reset();
@@ -337,9 +402,7 @@ impl UsbipServer {
                 .iter_mut()
                 .find(|c| c.phase == Phase::Urb && !c.dead)
             {
-                let before = c.tx.len();
-                bridge.take_replies(&mut c.tx);
-                progress |= c.tx.len() != before;
+                progress |= bridge.take_replies(&mut c.tx);
             }
         }
         for c in self
@@ -347,19 +410,13 @@ impl UsbipServer {
             .iter_mut()
             .filter(|c| !c.dead && !c.tx.is_empty())
         {
-            loop {
-                match c.stream.write(&c.tx) {
+            while !c.tx.is_empty() {
+                match c.tx.write_to(&mut c.stream) {
                     Ok(0) => {
                         c.dead = true;
                         break;
                     }
-                    Ok(n) => {
-                        c.tx.drain(..n);
-                        progress = true;
-                        if c.tx.is_empty() {
-                            break;
-                        }
-                    }
+                    Ok(_) => progress = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => {
@@ -388,6 +445,7 @@ impl UsbipServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn quiet(_: &str) {}
 
@@ -419,5 +477,124 @@ mod tests {
         assert_eq!(fds.len(), 1, "the client is watched");
         let due = due.expect("the listener's turn is given");
         assert!(due <= ACCEPT_INTERVAL && !due.is_zero(), "{due:?}");
+    }
+
+    /// The reply stream of `client` until `n` replies (RET_SUBMIT of OUT URBs, RET_UNLINK)
+    /// have come, servicing `server` meanwhile.
+    fn replies(server: &mut UsbipServer, client: &mut TcpStream, n: usize) -> Vec<proto::Ret> {
+        client.set_nonblocking(true).unwrap();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..2000 {
+            server.service();
+            let mut chunk = [0u8; 4096];
+            match client.read(&mut chunk) {
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("{e}"),
+            }
+            while let Some((ret, used)) =
+                proto::parse_ret(&buf, |_| Some(proto::Direction::Out)).unwrap()
+            {
+                buf.drain(..used);
+                got.push(ret);
+            }
+            if got.len() >= n {
+                break;
+            }
+        }
+        got
+    }
+
+    fn submit_out(seqnum: u32, len: usize) -> Vec<u8> {
+        let cmd = proto::CmdSubmit {
+            seqnum,
+            devid: 0x10002,
+            direction: proto::Direction::Out,
+            ep: 3,
+            transfer_flags: 0,
+            transfer_buffer_length: len as u32,
+            start_frame: 0,
+            number_of_packets: 0,
+            interval: 0,
+            setup: [0; 8],
+            data: (0..len).map(|i| i as u8).collect(),
+        };
+        let mut out = Vec::new();
+        proto::encode_cmd_submit(&cmd, &mut out);
+        out
+    }
+
+    /// Large messages are read into buffers of their own: however the client's bytes are cut
+    /// up, every message is framed right and answered in order.
+    #[test]
+    fn messages_are_framed_right_however_the_bytes_arrive() {
+        let (mut server, _bus) =
+            UsbipServer::bind("127.0.0.1:0".parse().unwrap(), DeviceInfo::default(), quiet)
+                .unwrap();
+        let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        client.set_nodelay(true).unwrap();
+        let mut import = Vec::new();
+        proto::encode_op_request_import(BUS_ID, &mut import);
+        client.write_all(&import).unwrap();
+        let mut reply = Vec::new();
+        while reply.len() < 8 + 312 {
+            server.service();
+            let mut chunk = [0u8; 512];
+            client.set_nonblocking(true).unwrap();
+            match client.read(&mut chunk) {
+                Ok(k) => reply.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(&reply[4..8], &[0, 0, 0, 0], "imported");
+        client.set_nonblocking(false).unwrap();
+
+        // A large submit (its own buffer), an unlink, a small submit, a large one again: to an
+        // endpoint the (absent) device never allocated, so each is answered at once.
+        let mut stream = submit_out(1, 70_000);
+        let mut unlink = Vec::new();
+        proto::encode_cmd_unlink(
+            &proto::CmdUnlink {
+                seqnum: 2,
+                devid: 0x10002,
+                direction: proto::Direction::Out,
+                ep: 0,
+                unlink_seqnum: 1,
+            },
+            &mut unlink,
+        );
+        stream.extend_from_slice(&unlink);
+        stream.extend_from_slice(&submit_out(3, 31));
+        stream.extend_from_slice(&submit_out(4, 5000));
+        for cut in [1, 47, 49, 3000, 65_536, stream.len()] {
+            for piece in stream.chunks(cut) {
+                client.write_all(piece).unwrap();
+                server.service();
+            }
+            let got = replies(&mut server, &mut client, 4);
+            let seqs: Vec<(u32, i32)> = got
+                .iter()
+                .map(|r| match r {
+                    proto::Ret::Submit(s) => (s.seqnum, s.status),
+                    proto::Ret::Unlink(u) => (u.seqnum, u.status),
+                })
+                .collect();
+            assert_eq!(
+                seqs,
+                vec![
+                    (1, proto::EPROTO),
+                    (2, 0),
+                    (3, proto::EPROTO),
+                    (4, proto::EPROTO)
+                ],
+                "pieces of {cut} bytes"
+            );
+            client.set_nonblocking(false).unwrap();
+        }
+        assert!(server.attached(), "still attached: no framing error");
     }
 }
