@@ -84,6 +84,10 @@ impl<B: Board + 'static, T: Terminal> Console<B, T> {
                                     return Action::Exit;
                                 }
                                 Some(Event::Eof) => {}
+                                Some(Event::TooLong) => {
+                                    push_output(&mut out, TOO_LONG, interactive);
+                                    out.extend_from_slice(PROMPT.as_bytes());
+                                }
                                 Some(Event::Line(line)) => {
                                     let (text, action) = shell::execute(&self.ctx, &line);
                                     if action != Action::Continue {
@@ -125,6 +129,10 @@ impl<B: Board + 'static, T: Terminal> Console<B, T> {
                     for &b in &buf[..n] {
                         match usb.feed(b, &mut out, &shell::complete) {
                             None | Some(Event::Eof) => {}
+                            Some(Event::TooLong) => {
+                                push_output(&mut out, TOO_LONG, true);
+                                out.extend_from_slice(PROMPT.as_bytes());
+                            }
                             Some(Event::Line(line)) => {
                                 let (text, action) = shell::execute(&self.ctx, &line);
                                 if action != Action::Continue {
@@ -156,6 +164,10 @@ impl<B: Board + 'static, T: Terminal> Console<B, T> {
         }
     }
 }
+
+/// What a line longer than the editor keeps ([`shell::MAX_LINE`]) gets instead of running (a
+/// literal: no formatting code in the firmware for it).
+const TOO_LONG: &str = "error: line longer than 512 characters: not run";
 
 /// Append command output, with CR LF line ends on terminals.
 fn push_output(out: &mut Vec<u8>, text: &str, crlf: bool) {

@@ -14,13 +14,15 @@ use lunbox_config::{Config, Entry, MemStore};
 use lunbox_gadget::dfu::ImageSink;
 use lunbox_gadget::testing::{HostPort, VirtualBus};
 use lunbox_platform::coroutine::{self, Completion};
-use lunbox_storage::{RamDisk, Registry, share};
+use lunbox_storage::{DeviceRef, RamDisk, Registry, share};
 use usb_device::bus::UsbBusAllocator;
 
 use crate::board::{Board, Closed, DeviceSummary, StackSizes, Terminal};
 use crate::console::Console;
 use crate::gadget::Gadgets;
 use crate::shell::{Action, Context};
+
+mod console_fuzz;
 
 std::thread_local! {
     /// Whether the fake board can exit (a program) or not (firmware).
@@ -176,11 +178,19 @@ fn session(lines: &[&str]) -> (String, Action) {
 
 /// [`session`] with the configuration store `store`, returned after the session.
 fn session_with_store(lines: &[&str], store: MemStore) -> ((String, Action), MemStore) {
+    let disks = [(); 2].map(|()| share(RamDisk::new(2048).unwrap()));
+    session_on(disks, lines, store)
+}
+
+/// [`session_with_store`] with `disks` as ram0 and ram1.
+fn session_on(
+    disks: [DeviceRef; 2],
+    lines: &[&str],
+    store: MemStore,
+) -> ((String, Action), MemStore) {
     let mut registry = Registry::new();
-    for name in ["ram0", "ram1"] {
-        registry
-            .add_disk(name, share(RamDisk::new(2048).unwrap()), "ram")
-            .unwrap();
+    for (name, disk) in ["ram0", "ram1"].into_iter().zip(disks) {
+        registry.add_disk(name, disk, "ram").unwrap();
     }
     // A card slot without a card (the Teensy's sd0 while empty).
     registry

@@ -1,5 +1,7 @@
 //! A small line editor for one terminal: typing, backspace, ^U, ^C, history (up/down) and tab
 //! completion of command names. It turns input bytes into echo output and finished lines.
+//! Other escape sequences (Delete, Home, ctrl-arrows, ...) are read whole and ignored; a line
+//! longer than [`MAX_LINE`] is refused whole ([`Event::TooLong`]), never run cut short.
 
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
@@ -8,25 +10,42 @@ use alloc::vec::Vec;
 /// Lines of history kept per terminal.
 const HISTORY: usize = 50;
 /// Longest line accepted.
-const MAX_LINE: usize = 512;
+pub const MAX_LINE: usize = 512;
 
 /// What feeding a byte produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A complete line (without the terminator).
     Line(String),
+    /// A line longer than [`MAX_LINE`] ended: it is dropped, not returned cut short.
+    TooLong,
     /// ^D on an empty line.
     Eof,
+}
+
+/// Where the editor is in an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// Not in one.
+    None,
+    /// After ESC.
+    Esc,
+    /// In a control sequence (ESC `[`), `params` once a parameter byte came.
+    Csi { params: bool },
+    /// After ESC `O` (cursor keys in application mode): one more byte.
+    Ss3,
 }
 
 /// The editing state of one terminal.
 pub struct Editor {
     line: Vec<u8>,
+    /// Printable bytes typed past [`MAX_LINE`] (not kept): the line is too long while nonzero.
+    excess: usize,
     history: VecDeque<String>,
     /// Position while browsing the history (None: editing a new line).
     browsing: Option<usize>,
     /// Escape sequence in progress.
-    escape: Vec<u8>,
+    escape: Escape,
     /// Echo what is typed (a terminal in raw mode); off for piped input.
     echo: bool,
     /// The previous byte was CR (so a following LF is not a second line).
@@ -38,9 +57,10 @@ impl Editor {
     pub fn new(echo: bool) -> Self {
         Editor {
             line: Vec::new(),
+            excess: 0,
             history: VecDeque::new(),
             browsing: None,
-            escape: Vec::new(),
+            escape: Escape::None,
             echo,
             after_cr: false,
         }
@@ -53,9 +73,18 @@ impl Editor {
         out: &mut Vec<u8>,
         complete: &dyn Fn(&str) -> Vec<&'static str>,
     ) -> Option<Event> {
-        if !self.escape.is_empty() || b == 0x1B {
-            self.escape.push(b);
-            return self.escape_byte(out);
+        if self.escape != Escape::None {
+            if (0x20..=0x7E).contains(&b) {
+                self.escape_byte(b, out);
+                return None;
+            }
+            // A control byte cuts the sequence short and counts as itself (ESC then Enter
+            // still ends the line).
+            self.escape = Escape::None;
+        }
+        if b == 0x1B {
+            self.escape = Escape::Esc;
+            return None;
         }
         let after_cr = core::mem::replace(&mut self.after_cr, b == b'\r');
         match b {
@@ -67,6 +96,9 @@ impl Editor {
                 let text = String::from_utf8_lossy(&self.line).into_owned();
                 self.line.clear();
                 self.browsing = None;
+                if core::mem::take(&mut self.excess) > 0 {
+                    return Some(Event::TooLong);
+                }
                 let trimmed = text.trim();
                 if !trimmed.is_empty() && self.history.back().map(String::as_str) != Some(trimmed) {
                     if self.history.len() == HISTORY {
@@ -76,6 +108,11 @@ impl Editor {
                 }
                 Some(Event::Line(text))
             }
+            0x7F | 0x08 if self.excess > 0 => {
+                // The bytes past the limit were not echoed either.
+                self.excess -= 1;
+                None
+            }
             0x7F | 0x08 => {
                 if self.line.pop().is_some() && self.echo {
                     out.extend_from_slice(b"\x08 \x08");
@@ -84,6 +121,7 @@ impl Editor {
             }
             0x03 => {
                 self.line.clear();
+                self.excess = 0;
                 if self.echo {
                     out.extend_from_slice(b"^C\r\n");
                 }
@@ -105,19 +143,33 @@ impl Editor {
                 }
                 None
             }
+            0x20..=0x7E => {
+                self.excess = self.excess.saturating_add(1);
+                None
+            }
             _ => None,
         }
     }
 
-    fn escape_byte(&mut self, out: &mut Vec<u8>) -> Option<Event> {
-        match self.escape.as_slice() {
-            [0x1B] | [0x1B, b'['] => return None,
-            [0x1B, b'[', b'A'] => self.history_step(true, out),
-            [0x1B, b'[', b'B'] => self.history_step(false, out),
-            _ => {}
-        }
-        self.escape.clear();
-        None
+    /// A printable byte of an escape sequence: up and down browse the history, the rest of
+    /// what a terminal sends is read to its end and ignored.
+    fn escape_byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        self.escape = match (self.escape, b) {
+            (Escape::Esc, b'[') => Escape::Csi { params: false },
+            (Escape::Esc, b'O') => Escape::Ss3,
+            // Parameter and intermediate bytes (`ESC [ 1 ; 5 A` is ctrl-up).
+            (Escape::Csi { .. }, 0x20..=0x3F) => Escape::Csi { params: true },
+            (Escape::Csi { params: false } | Escape::Ss3, b'A') => {
+                self.history_step(true, out);
+                Escape::None
+            }
+            (Escape::Csi { params: false } | Escape::Ss3, b'B') => {
+                self.history_step(false, out);
+                Escape::None
+            }
+            // A final byte, ESC and another key (alt-x), or anything else: the end.
+            _ => Escape::None,
+        };
     }
 
     fn history_step(&mut self, up: bool, out: &mut Vec<u8>) {
@@ -140,6 +192,7 @@ impl Editor {
     }
 
     fn replace_line(&mut self, text: Vec<u8>, out: &mut Vec<u8>) {
+        self.excess = 0;
         if self.echo {
             for _ in 0..self.line.len() {
                 out.extend_from_slice(b"\x08 \x08");
@@ -151,7 +204,7 @@ impl Editor {
 
     fn complete(&mut self, out: &mut Vec<u8>, complete: &dyn Fn(&str) -> Vec<&'static str>) {
         let text = String::from_utf8_lossy(&self.line).into_owned();
-        if text.contains(' ') {
+        if text.contains(' ') || self.excess > 0 {
             return; // only command names complete
         }
         let matches = complete(&text);

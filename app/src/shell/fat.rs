@@ -40,6 +40,23 @@ fn fat_error(e: impl core::fmt::Debug) -> String {
     format!("FAT: {e:?} (is it a FAT16/FAT32 volume? try a partition such as img0.0)")
 }
 
+/// Why `name`, a step of a path on a volume that opened, cannot be used.
+fn path_error<E: core::fmt::Debug + core::error::Error>(
+    name: &str,
+    e: embedded_sdmmc::Error<E>,
+) -> String {
+    use embedded_sdmmc::Error;
+    match e {
+        Error::NotFound => format!("{name}: no such file or directory"),
+        Error::FilenameError(_) => {
+            format!("{name}: not an 8.3 name (up to 8 characters, a dot, up to 3)")
+        }
+        Error::OpenedDirAsFile => format!("{name}: is a directory"),
+        Error::OpenedFileAsDir => format!("{name}: is not a directory"),
+        e => format!("{name}: {}", fat_error(e)),
+    }
+}
+
 /// List directory `dir` (a `/`-separated path of 8.3 names).
 pub(super) fn ls<B: Board + 'static>(
     ctx: &Context<B>,
@@ -51,8 +68,7 @@ pub(super) fn ls<B: Board + 'static>(
     let volume = mgr.open_volume(VolumeIdx(0)).map_err(fat_error)?;
     let mut d = volume.open_root_dir().map_err(fat_error)?;
     for part in dir.split('/').filter(|p| !p.is_empty()) {
-        d.change_dir(part)
-            .map_err(|e| format!("{part}: {}", fat_error(e)))?;
+        d.change_dir(part).map_err(|e| path_error(part, e))?;
     }
     let mut out = String::new();
     d.iterate_dir(|e| {
@@ -86,12 +102,11 @@ pub(super) fn cat<B: Board + 'static>(
     let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let name = parts.pop().ok_or("name a file")?;
     for part in parts {
-        d.change_dir(part)
-            .map_err(|e| format!("{part}: {}", fat_error(e)))?;
+        d.change_dir(part).map_err(|e| path_error(part, e))?;
     }
     let f = d
         .open_file_in_dir(name, Mode::ReadOnly)
-        .map_err(|e| format!("{name}: {}", fat_error(e)))?;
+        .map_err(|e| path_error(name, e))?;
     if f.length() > CAT_LIMIT {
         return Err(format!(
             "{name} is {} bytes; cat prints at most {CAT_LIMIT}",

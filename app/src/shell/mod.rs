@@ -24,7 +24,7 @@ use crate::gadget::Gadgets;
 #[cfg(feature = "full-shell")]
 use crate::gadget::Spec;
 
-pub use editor::{Editor, Event};
+pub use editor::{Editor, Event, MAX_LINE};
 
 /// The prompt.
 pub const PROMPT: &str = "lunbox> ";
@@ -239,7 +239,8 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
             Ok(ctx.config.borrow().to_string().trim_end().to_string())
         }
         #[cfg(feature = "config")]
-        ["config", "set", rest @ ..] if !rest.is_empty() => config_set(ctx, &rest.join(" ")),
+        // The value as typed: spaces in a quoted string are kept.
+        ["config", "set", _, ..] => config_set(ctx, after_words(line, 2)),
         #[cfg(feature = "config")]
         ["config", "save"] => config_save(ctx),
         #[cfg(feature = "config")]
@@ -295,6 +296,18 @@ pub fn execute<B: Board + 'static>(ctx: &Context<B>, line: &str) -> (String, Act
         Err(e) => format!("error: {e}"),
     };
     (out, Action::Continue)
+}
+
+/// What follows the first `n` words of `line`, as typed.
+#[cfg(feature = "config")]
+fn after_words(line: &str, n: usize) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..n {
+        rest = rest
+            .trim_start_matches(|c: char| !c.is_whitespace())
+            .trim_start();
+    }
+    rest
 }
 
 fn help_all() -> String {
@@ -577,6 +590,7 @@ fn config_set<B: Board + 'static>(ctx: &Context<B>, line: &str) -> Result<String
     let line = line.trim();
     let (key, _) = line
         .split_once('=')
+        .filter(|_| !line.starts_with('#'))
         .ok_or("write KEY=VALUE, e.g. config set acm=off")?;
     let key = key.trim();
     let current = ctx.config.borrow().to_string();
