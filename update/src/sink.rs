@@ -52,7 +52,8 @@
 //! A refused image is never requested: the state record is left as it was (a pending test
 //! withdrawn by the download stays withdrawn), and the primary slot is not touched. A refusal
 //! at manifestation also erases the trailer, so the secondary slot does not look like it
-//! holds an image. [`FlashSlotSink::refusal`] says why the last download was refused.
+//! holds an image, unless the download ended before its header (a pending image's trailer
+//! stays). [`FlashSlotSink::refusal`] says why the last download was refused.
 //!
 //! | DFU status | when |
 //! |---|---|
@@ -583,10 +584,13 @@ impl<F: NorFlash> ImageSink for FlashSlotSink<F> {
         let Job::Download(d) = core::mem::replace(&mut self.job, Job::Idle) else {
             return Err(DfuError::NotDone);
         };
+        // Only a download whose header passed has written the slot (and withdrawn a pending
+        // test): a shorter one leaves a pending image's trailer alone.
+        let wrote = d.payload_len.is_some();
         match self.finish_download(d) {
             Ok(v) => self.manifest(v),
             Err(why) => {
-                if matches!(why, Refusal::Image(_)) {
+                if wrote && matches!(why, Refusal::Image(_)) {
                     self.erase_trailer();
                 }
                 Err(self.refuse(why))

@@ -404,6 +404,31 @@ fn a_new_download_replaces_a_pending_one() {
     assert_eq!(&region(&f, L.primary)[PAYLOAD..PAYLOAD + 2500], &p2[..]);
 }
 
+/// A download too short to hold a header (an empty or tiny file) is refused at manifestation
+/// and leaves a pending image whole, trailer included (the refusal used to erase the pending
+/// image's trailer while its test stayed requested: found by update/fuzz's `sink` target).
+#[test]
+fn a_short_download_leaves_a_pending_image_whole() {
+    let (mut f, _) = board::<4>(true);
+    let (p, img) = new_image();
+    download(&mut sink(&mut f, key()), &img, 4096).unwrap();
+    let slot = region(&f, L.secondary).to_vec();
+    for short in [&[][..], &img[..1], &img[..HEADER_LEN - 1]] {
+        let mut s = sink(&mut f, key());
+        assert_eq!(download(&mut s, short, 4096), Err(DfuError::File));
+        assert_eq!(s.refusal(), Some(Refusal::Image(ImageError::TooShort)));
+        assert_eq!(record(&mut f).state, State::TestPending);
+        assert!(
+            region(&f, L.secondary) == &slot[..],
+            "{} bytes changed the pending image",
+            short.len()
+        );
+    }
+    assert_eq!(boot(&mut f, &L).unwrap().reason, BootReason::Trial);
+    assert_eq!(&region(&f, L.primary)[PAYLOAD..PAYLOAD + NEW_LEN], &p[..]);
+    assert_eq!(upload(&mut sink(&mut f, key()), 4096), img);
+}
+
 #[test]
 fn an_aborted_download_requests_nothing() {
     let (mut f, old) = board::<4>(true);
