@@ -1,7 +1,8 @@
 //! Fuzz the USB/IP wire parsers: the input is a byte stream from a hostile peer, consumed message
 //! by message as the server does (OP requests until an IMPORT, then URB commands), and also as a
 //! client would (OP replies, then RETs). Parsers must never panic, never over-consume, and every
-//! parsed command must re-encode to the bytes' length and parse back to itself.
+//! parsed command must re-encode to the bytes' length and parse back to itself, and parse the
+//! same with its header and body apart.
 #![no_main]
 
 #[allow(dead_code, reason = "the fuzz target uses only part of the codec")]
@@ -50,6 +51,13 @@ fn commands(data: &[u8]) {
                     Command::Unlink(cmd) => proto::encode_cmd_unlink(cmd, &mut out),
                 }
                 assert_eq!(out.len(), n);
+                // The server's way for large payloads: header and body in separate buffers.
+                let header = rest.first_chunk::<{ proto::URB_HEADER_LEN }>().unwrap();
+                let body = rest[proto::URB_HEADER_LEN..n].to_vec();
+                assert_eq!(
+                    proto::parse_command_split(header, body),
+                    Ok(Some(command.clone()))
+                );
                 assert_eq!(proto::parse_command(&out), Ok(Some((command, n))));
                 pos += n;
             }
