@@ -424,6 +424,42 @@ fn console_detach_disconnects_the_host_which_can_attach_again() {
     assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
 }
 
+/// While no gadget runs the server still answers: no device listed, an import refused; a
+/// gadget started again is listed and attaches.
+#[test]
+fn a_stopped_gadget_is_not_listed_and_not_imported() {
+    let mut lb = Lunbox::start("unlisted");
+    assert_eq!(
+        be32(&devlist(&lb), 8),
+        1,
+        "one device while the gadget runs"
+    );
+    let mut attached = import(&lb, "1-1").unwrap();
+    lb.console("usbgadget -d");
+    let mut rest = Vec::new();
+    let _ = attached.read_to_end(&mut rest);
+    let list = devlist(&lb);
+    assert_eq!(&list[..8], &[0x01, 0x11, 0x00, 0x05, 0, 0, 0, 0]);
+    assert_eq!(be32(&list, 8), 0, "no device while stopped: {list:?}");
+    assert_eq!(list.len(), 12, "and nothing after the count");
+    assert_eq!(import(&lb, "1-1").err(), Some(4), "ST_NODEV");
+    lb.console("usbgadget");
+    // The console runs the command soon; the listing follows it.
+    let mut devices = 0;
+    for _ in 0..100 {
+        devices = be32(&devlist(&lb), 8);
+        if devices == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(devices, 1, "listed again once started");
+    let s = import(&lb, "1-1").expect("attaches again");
+    let mut bot = Bot::enumerate(Host { s, seq: 1 });
+    bot.command(0, &[0; 6], None, &[]);
+    assert_eq!(bot.command(0, &[0; 6], None, &[]).status, 0);
+}
+
 /// CPU time (user + system) lunbox has used, in clock ticks (USER_HZ: 100 per second).
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -25,6 +25,9 @@ pub(crate) struct SandboxBoard {
     server: RefCell<UsbipServer>,
     /// The USB poller's wake-up: readable sockets, work posted by the functions.
     usb_source: Rc<Source>,
+    /// The wake-up of [`SandboxBoard::serve_while_stopped`]: the server's sockets while no
+    /// gadget runs; completed when the gadget stops.
+    idle_source: Rc<Source>,
     /// The console asked for the host to be detached.
     detach: Cell<bool>,
     state_dir: PathBuf,
@@ -34,19 +37,50 @@ pub(crate) struct SandboxBoard {
 }
 
 impl SandboxBoard {
-    /// The board serving `server`, its poller sleeping on `usb_source`, keeping state in
-    /// `state_dir`.
-    pub(crate) fn new(server: UsbipServer, usb_source: Rc<Source>, state_dir: &Path) -> Self {
+    /// The board serving `server`, its poller sleeping on `usb_source` (and, while no gadget
+    /// runs, [`Self::serve_while_stopped`] on `idle_source`), keeping state in `state_dir`.
+    pub(crate) fn new(
+        server: UsbipServer,
+        usb_source: Rc<Source>,
+        idle_source: Rc<Source>,
+        state_dir: &Path,
+    ) -> Self {
         SandboxBoard {
             server: RefCell::new(server),
             usb_source,
+            idle_source,
             detach: Cell::new(false),
             state_dir: state_dir.to_path_buf(),
             serial: installation_serial(state_dir),
             name: update::BOARD.to_string(),
         }
     }
+
+    /// Answer USB/IP clients while no gadget runs, so that `usbip list` says at once that
+    /// nothing is exported and `usbip attach` is refused rather than left waiting; the USB
+    /// poller serves them while a gadget runs. Runs in its own coroutine, never returns.
+    pub(crate) fn serve_while_stopped(&self) -> ! {
+        loop {
+            if self.server.borrow().exported() {
+                self.idle_source.fds.borrow_mut().clear();
+                // Until the gadget stops (`disconnect`).
+                self.idle_source.ready.wait();
+                continue;
+            }
+            let (fds, accept_due) = {
+                let mut server = self.server.borrow_mut();
+                server.service();
+                server.wait_set()
+            };
+            *self.idle_source.fds.borrow_mut() = fds;
+            let timeout = accept_due.map_or(IDLE_WAIT, |due| due.min(IDLE_WAIT));
+            self.idle_source.ready.wait_timeout(timeout);
+        }
+    }
 }
+
+/// The longest [`SandboxBoard::serve_while_stopped`] sleeps between looks at the server.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
 
 impl Board for SandboxBoard {
     type Bus = UsbipBus;
@@ -99,10 +133,11 @@ impl Board for SandboxBoard {
     }
 
     fn disconnect(&self) {
-        self.server.borrow_mut().disconnect();
-        // No poller waits on the server until the next gadget: a client knocking on the
-        // listener must not wake every idle wait of the machine meanwhile.
+        self.server.borrow_mut().withdraw();
+        // No poller waits on the server until the next gadget (a client knocking on the
+        // listener must not wake it): the stopped gadget's server takes the clients.
         self.usb_source.fds.borrow_mut().clear();
+        self.idle_source.ready.complete();
     }
 
     fn detach(&self) -> Result<(), String> {

@@ -23,6 +23,9 @@ use crate::state;
 use board::SandboxBoard;
 use lunbox_config::{Config, Entry, FileStore, Flag};
 
+/// Stack of the `usbip` coroutine, which answers USB/IP clients while no gadget runs.
+const IDLE_STACK: usize = 64 * 1024;
+
 /// Log a line to stderr.
 pub(crate) fn log(line: &str) {
     eprintln!("lunbox: {line}");
@@ -111,13 +114,20 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     let addr = server.local_addr()?;
     let usb_source = Source::new();
     machine.watch(usb_source.clone());
+    let idle_source = Source::new();
+    machine.watch(idle_source.clone());
     let console_source = Source::new();
     let registry = Rc::new(RefCell::new(registry));
     let board = Rc::new(SandboxBoard::new(
         server,
         usb_source.clone(),
+        idle_source,
         &options.state_dir,
     ));
+    let idle_board = board.clone();
+    coroutine::Builder::new("usbip")
+        .stack_size(IDLE_STACK)
+        .spawn(move || idle_board.serve_while_stopped());
     let gadgets = Rc::new(Gadgets::new(
         board,
         registry.clone(),

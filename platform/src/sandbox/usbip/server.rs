@@ -105,13 +105,16 @@ pub struct UsbipServer {
     conns: Vec<Conn>,
     bridge: Arc<Mutex<Bridge>>,
     info: DeviceInfo,
+    /// Whether a gadget is exported (DEVLIST lists it, IMPORT attaches it).
+    exported: bool,
     log: fn(&str),
     /// When the listener is asked next while clients are connected.
     next_accept: Instant,
 }
 
 impl UsbipServer {
-    /// Listen on `addr` and export a device described by `info` (its busid is set to
+    /// Listen on `addr`, to export a device described by `info` once
+    /// [`Self::set_device_info`] says it is there (its busid is set to
     /// [`BUS_ID`]). Returns the server and the bus to build the `UsbDevice` on.
     pub fn bind(
         addr: SocketAddr,
@@ -127,6 +130,7 @@ impl UsbipServer {
             conns: Vec::new(),
             bridge: bridge.clone(),
             info,
+            exported: false,
             log,
             next_accept: Instant::now(),
         };
@@ -153,6 +157,19 @@ impl UsbipServer {
     pub fn set_device_info(&mut self, mut info: DeviceInfo) {
         info.busid = String::from(BUS_ID);
         self.info = info;
+        self.exported = true;
+    }
+
+    /// The gadget is gone: the attached host is disconnected, DEVLIST lists no device and
+    /// IMPORT is refused until [`Self::set_device_info`] exports one again.
+    pub fn withdraw(&mut self) {
+        self.disconnect();
+        self.exported = false;
+    }
+
+    /// Whether a device is exported.
+    pub fn exported(&self) -> bool {
+        self.exported
     }
 
     /// What to wait on: the file descriptors to watch for readability (every client, and the
@@ -362,12 +379,24 @@ impl UsbipServer {
         let c = &mut self.conns[i];
         match req {
             OpRequest::DevList => {
-                let info = core::slice::from_ref(&self.info);
+                let info = if self.exported {
+                    core::slice::from_ref(&self.info)
+                } else {
+                    &[]
+                };
                 c.tx.encode(|b| proto::encode_devlist_reply(info, b));
                 c.phase = Phase::Closing;
             }
             OpRequest::Import { busid } => {
-                if busid != BUS_ID {
+                if !self.exported {
+                    (self.log)(&format!(
+                        "usbip: {} asked for bus id '{busid}'; no gadget is running \
+                         (usbgadget starts one)",
+                        c.peer
+                    ));
+                    c.tx.encode(|b| proto::encode_import_reply(proto::ST_NODEV, None, b));
+                    c.phase = Phase::Closing;
+                } else if busid != BUS_ID {
                     (self.log)(&format!(
                         "usbip: {} asked for bus id '{busid}'; lunbox exports {BUS_ID}",
                         c.peer
@@ -534,6 +563,7 @@ mod tests {
         let (mut server, _bus) =
             UsbipServer::bind("127.0.0.1:0".parse().unwrap(), DeviceInfo::default(), quiet)
                 .unwrap();
+        server.set_device_info(DeviceInfo::default());
         let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
         client.set_nodelay(true).unwrap();
         let mut import = Vec::new();
