@@ -68,6 +68,13 @@ pub trait Board {
     /// anything moved.
     fn service(&self) -> bool;
 
+    /// After the device's polls: send what the functions answered, without looking for new
+    /// requests (the next [`Board::service`] does). Returns whether anything moved. Default:
+    /// [`Board::service`].
+    fn flush(&self) -> bool {
+        self.service()
+    }
+
     /// Right after each `UsbDevice::poll`, before the functions move data: what the
     /// controller needs on a state change (imxrt-usbd: enable the endpoints once the host
     /// configured the device).

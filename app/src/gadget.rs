@@ -303,7 +303,7 @@ impl<B: Board + 'static> Gadgets<B> {
                             break;
                         }
                     }
-                    progress |= board.service();
+                    progress |= board.flush();
                     if progress {
                         coroutine::yield_now();
                     } else {

@@ -154,6 +154,10 @@ impl Board for SandboxBoard {
         server.service()
     }
 
+    fn flush(&self) -> bool {
+        self.server.borrow_mut().send()
+    }
+
     fn after_poll(&self) -> bool {
         self.server.borrow().take_progress() > 0
     }

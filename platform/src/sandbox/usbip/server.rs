@@ -238,6 +238,15 @@ impl UsbipServer {
         progress
     }
 
+    /// Send what the bridge answered, without reading: after the device's polls, when only
+    /// replies can be new (a read there mostly finds nothing: a failed `recvfrom` each time).
+    /// Returns whether anything was sent.
+    pub fn send(&mut self) -> bool {
+        let progress = self.flush();
+        self.reap();
+        progress
+    }
+
     /// Take the clients waiting on the listener. Returns whether there were any, and whether
     /// accepting failed.
     fn accept_new(&mut self) -> (bool, bool) {
