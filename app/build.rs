@@ -61,6 +61,38 @@ mod teensy41 {
             .heap_size(heap)
     }
 
+    /// The line of imxrt-rt's boot header (imxrt-rt 0.1.8, `imxrt-boot-header.x`) that pads
+    /// the header to 8 KiB.
+    const HEADER_PAD: &str = ". = ORIGIN(FLASH) + 0x2000;   /* Reserve the remaining 8K as a convenience for a non-XIP boot. */";
+
+    /// Lets the image follow the boot header (FlexSPI configuration block at 0, image vector
+    /// table and boot data at 0x1000, the reset handler and the other code that runs in place)
+    /// instead of starting at 0x2000.
+    ///
+    /// imxrt-rt pads the header to 8 KiB for a boot where the ROM copies the image; lunbox
+    /// boots in place (XIP: the reset handler runs from flash and copies the sections
+    /// itself), where the ROM reads only the configuration block and the IVT. PJRC's own
+    /// Teensy 4 linker script likewise puts code right after the boot data. The ~4 KiB are
+    /// flash the firmware needs (docs/teensy41.md, "Build and budget"). Fails the build if
+    /// imxrt-rt's script no longer has the line, rather than link a layout nobody checked.
+    fn close_boot_header_gap(script: &str) {
+        let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join(script);
+        let text = std::fs::read_to_string(&path).expect("imxrt-rt's linker script");
+        assert_eq!(
+            text.matches(HEADER_PAD).count(),
+            1,
+            "{}: imxrt-rt's boot header changed: check close_boot_header_gap",
+            path.display()
+        );
+        // The `.xip` code (run in place) goes into the header too, where the vector table's
+        // 1 KiB alignment would otherwise leave a hole.
+        let text = text.replace(
+            HEADER_PAD,
+            "*(.xip .xip.*); . = ALIGN(4);   /* lunbox: the image follows (XIP boot). */",
+        );
+        std::fs::write(&path, text).expect("write the linker script");
+    }
+
     pub(super) fn memory_map() {
         // Host builds of the feature (clippy --all-features on a PC) have nothing to link.
         let target = std::env::var("TARGET").unwrap_or_default();
@@ -82,6 +114,9 @@ mod teensy41 {
             .linker_script_name(SCRIPT)
             .build()
             .expect("imxrt-rt: the Teensy 4.1 memory map");
+        if !cfg!(feature = "teensy41-ab") {
+            close_boot_header_gap(SCRIPT);
+        }
         println!("cargo:rustc-link-arg-bin=lunbox-teensy41=-T{SCRIPT}");
 
         // The boot stage: a boot image of at most BOOT_STAGE bytes, no heap.

@@ -20,7 +20,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 
 use crate::store::{SLOTS, Store};
 
@@ -45,10 +45,16 @@ pub enum NorError<E> {
     },
 }
 
-impl<E: fmt::Debug> fmt::Display for NorError<E> {
+impl<E: NorFlashError> fmt::Display for NorError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NorError::Flash(e) => write!(f, "flash error: {e:?}"),
+            // The error's kind, not its `Debug`: no `Debug` formatting code in the firmware
+            // for a message its own store words better (the board prints the flash's error).
+            NorError::Flash(e) => f.write_str(match e.kind() {
+                NorFlashErrorKind::NotAligned => "flash error: not aligned",
+                NorFlashErrorKind::OutOfBounds => "flash error: out of bounds",
+                _ => "flash error",
+            }),
             NorError::NoSlot(slot) => write!(f, "no slot {slot}"),
             NorError::TooLarge { len, capacity } => {
                 write!(f, "{len} bytes do not fit a slot of {capacity}")
@@ -60,7 +66,7 @@ impl<E: fmt::Debug> fmt::Display for NorError<E> {
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for NorError<E> {}
+impl<E: NorFlashError> core::error::Error for NorError<E> {}
 
 /// Two configuration slots, each one erase sector of a NOR flash (see the module docs).
 #[derive(Debug)]
@@ -655,9 +661,20 @@ mod tests {
                 ]
             }
         );
-        assert!(
-            err.to_string()
-                .contains("unreadable: flash error: Injected")
+        assert!(err.to_string().contains("unreadable: flash error"));
+    }
+
+    #[test]
+    fn flash_errors_read_as_their_kind() {
+        let text = |e| NorError::Flash(e).to_string();
+        assert_eq!(
+            text(FakeError::Kind(NorFlashErrorKind::NotAligned)),
+            "flash error: not aligned"
         );
+        assert_eq!(
+            text(FakeError::Kind(NorFlashErrorKind::OutOfBounds)),
+            "flash error: out of bounds"
+        );
+        assert_eq!(text(FakeError::Injected), "flash error");
     }
 }

@@ -3,13 +3,16 @@
 //! them. The configuration and the console look devices up here.
 
 use alloc::format;
+#[cfg(feature = "partitions")]
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::device::DeviceRef;
+#[cfg(feature = "partitions")]
 use crate::part::{self, Partition, PartitionError, PartitionKind, Scheme};
+#[cfg(feature = "partitions")]
 use crate::view::View;
 
 /// What a registered name refers to.
@@ -20,7 +23,8 @@ pub enum EntryKind {
         /// Backend description for listings.
         backend: String,
     },
-    /// A partition of disk `parent`.
+    /// A partition of disk `parent` (feature `partitions`).
+    #[cfg(feature = "partitions")]
     Partition {
         /// The disk's name.
         parent: String,
@@ -86,7 +90,8 @@ pub enum RegistryError {
     NotFound(String),
     /// The operation needs a disk, and this is a partition.
     NotADisk(String),
-    /// The disk's partition table is corrupt.
+    /// The disk's partition table is corrupt (feature `partitions`).
+    #[cfg(feature = "partitions")]
     Partition {
         /// The disk.
         disk: String,
@@ -104,6 +109,7 @@ impl fmt::Display for RegistryError {
                 write!(f, "no device '{name}' (list them with devinfo)")
             }
             RegistryError::NotADisk(name) => write!(f, "'{name}' is a partition, not a disk"),
+            #[cfg(feature = "partitions")]
             RegistryError::Partition { disk, error } => write!(f, "{disk}: {error}"),
         }
     }
@@ -179,7 +185,9 @@ impl Registry {
 
     /// (Re)read the partition table of disk `name` and register its partitions as
     /// `name.N` (and GPT names as `name.LABEL`). Returns how many were found. On a corrupt
-    /// table the disk keeps no partitions and the error says why.
+    /// table the disk keeps no partitions and the error says why. (Feature `partitions`: the
+    /// Teensy 4.1 firmware reads no partition tables, for flash space.)
+    #[cfg(feature = "partitions")]
     pub fn scan(&mut self, name: &str) -> Result<usize, RegistryError> {
         let disk = self
             .get(name)
@@ -225,6 +233,7 @@ impl Registry {
         Ok(table.partitions.len())
     }
 
+    #[cfg(feature = "partitions")]
     fn entries_pending_alias(&self, alias: &str) -> bool {
         self.entries
             .iter()
@@ -232,6 +241,10 @@ impl Registry {
     }
 
     fn remove_partitions(&mut self, disk: &str) {
+        // Without the feature there are none.
+        #[cfg(not(feature = "partitions"))]
+        let _ = disk;
+        #[cfg(feature = "partitions")]
         self.entries
             .retain(|e| !matches!(&e.kind, EntryKind::Partition { parent, .. } if parent == disk));
     }
@@ -280,6 +293,7 @@ impl Registry {
                 };
                 let (description, label) = match &e.kind {
                     EntryKind::Disk { backend } => (backend.clone(), None),
+                    #[cfg(feature = "partitions")]
                     EntryKind::Partition { partition, .. } => {
                         let label = match &partition.kind {
                             PartitionKind::Gpt { name, .. } if !name.is_empty() => {
@@ -305,6 +319,7 @@ impl Registry {
 }
 
 /// `disk.LABEL` for a GPT partition name usable as a device name, else `None`.
+#[cfg(feature = "partitions")]
 fn alias_for(disk: &str, label: &str) -> Option<String> {
     let ok = !label.is_empty()
         && label.len() <= 36

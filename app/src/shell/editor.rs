@@ -93,7 +93,7 @@ impl Editor {
                 if self.echo {
                     out.extend_from_slice(b"\r\n");
                 }
-                let text = String::from_utf8_lossy(&self.line).into_owned();
+                let text = self.text();
                 self.line.clear();
                 self.browsing = None;
                 if core::mem::take(&mut self.excess) > 0 {
@@ -202,8 +202,13 @@ impl Editor {
         self.line = text;
     }
 
+    /// The line as text: it holds only printable ASCII (`0x20..=0x7E`), each byte one char.
+    fn text(&self) -> String {
+        self.line.iter().map(|&b| char::from(b)).collect()
+    }
+
     fn complete(&mut self, out: &mut Vec<u8>, complete: &dyn Fn(&str) -> Vec<&'static str>) {
-        let text = String::from_utf8_lossy(&self.line).into_owned();
+        let text = self.text();
         if text.contains(' ') || self.excess > 0 {
             return; // only command names complete
         }

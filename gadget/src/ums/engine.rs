@@ -121,10 +121,11 @@ impl UmsFunction {
         {
             let mut st = self.pipe.st.borrow_mut();
             let st = &mut *st;
-            let back: Vec<Vec<u8>> = st
-                .in_done
-                .drain(..)
-                .chain(st.out_done.drain(..).map(|(b, _)| b))
+            // pop loops, not drain: far less code in the firmware.
+            let out_done = core::iter::from_fn(|| st.out_done.pop_front().map(|(b, _)| b));
+            let back: Vec<Vec<u8>> = core::mem::take(&mut st.in_done)
+                .into_iter()
+                .chain(out_done)
                 .collect();
             for b in back {
                 if b.len() == self.buffer_size && self.free.len() < self.buffers {
@@ -794,7 +795,7 @@ impl UmsFunction {
     fn cancel_out(&mut self) {
         let mut st = self.pipe.st.borrow_mut();
         let st = &mut *st;
-        for x in st.out_queue.drain(..) {
+        while let Some(x) = st.out_queue.pop_front() {
             self.free.push(x.buf);
         }
         while let Some((b, _)) = st.out_done.pop_front() {

@@ -1,7 +1,7 @@
 //! Blocking: the primitive `block`, wait queues, and the lock under `Mutex` and the command
 //! context.
 
-use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
 use super::global;
@@ -24,13 +24,15 @@ struct Waiter {
 
 /// Coroutines waiting for a condition, woken in arrival order.
 pub(crate) struct WaitQueue {
-    waiters: RefCell<VecDeque<Waiter>>,
+    /// Oldest first. A `Vec`, not a `VecDeque`: waiters leave from anywhere in the queue, the
+    /// queues are short, and `VecDeque::remove` costs the firmware far more code.
+    waiters: RefCell<Vec<Waiter>>,
 }
 
 impl WaitQueue {
     pub(crate) const fn new() -> Self {
         WaitQueue {
-            waiters: RefCell::new(VecDeque::new()),
+            waiters: RefCell::new(Vec::new()),
         }
     }
 
@@ -45,7 +47,7 @@ impl WaitQueue {
             return true;
         }
         let me = global::with(|s| s.current());
-        self.waiters.borrow_mut().push_back(Waiter {
+        self.waiters.borrow_mut().push(Waiter {
             id: me,
             notified: false,
         });

@@ -91,12 +91,8 @@ impl Teensy41 {
 
 impl Board for Teensy41 {
     type Bus = Bus;
-    /// Two sectors of the program flash (docs/teensy41.md, "Flash layout") in the A/B build;
-    /// the plain build has no `config` commands (flash space).
-    #[cfg(feature = "teensy41-ab")]
+    /// Two sectors of the program flash (docs/teensy41.md, "Flash layout").
     type Store = crate::flash::ConfigStore;
-    #[cfg(not(feature = "teensy41-ab"))]
-    type Store = lunbox_config::MemStore;
 
     fn name(&self) -> &str {
         "teensy41"

@@ -1,6 +1,6 @@
-//! The program flash as the A/B build uses it: the configuration store behind `config save`
-//! (two sectors below PJRC's reserved area) and the firmware slots. One [`Flash`] per boot,
-//! shared by both ([`SharedFlash`]).
+//! The program flash as the firmware uses it: the configuration store behind `config save`
+//! (two sectors below PJRC's reserved area) and, in the A/B build, the firmware slots. One
+//! [`Flash`] per boot, shared by both ([`SharedFlash`]).
 
 use alloc::rc::Rc;
 use core::cell::RefCell;
@@ -10,21 +10,29 @@ use core::ops::Range;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use lunbox_config::{NorError, NorStore, Store};
 use lunbox_platform::imxrt::flash::{CONFIG_REGION, CONFIG_SLOT_OFFSETS, Flash, FlashError};
+#[cfg(feature = "teensy41-ab")]
 use lunbox_update::Layout;
+#[cfg(feature = "teensy41-ab")]
 use lunbox_update::layout::TEENSY41_CONFIG;
 
+#[cfg(feature = "teensy41-ab")]
 const LAYOUT: Layout = Layout::TEENSY41;
 // The configuration sectors follow the state sectors, so one writable region holds both.
+#[cfg(feature = "teensy41-ab")]
 const _: () = assert!(
     TEENSY41_CONFIG.offset == CONFIG_REGION.start
         && LAYOUT.state[1] + LAYOUT.sector_size == CONFIG_REGION.start
         && LAYOUT.secondary.offset > LAYOUT.primary.offset
 );
 
-/// The flash offsets the firmware erases and programs: the secondary slot, the scratch
+/// The flash offsets the A/B firmware erases and programs: the secondary slot, the scratch
 /// sector, the state sectors and the configuration sectors. Never the boot stage nor the
 /// primary slot this firmware runs from (only the boot stage writes it).
+#[cfg(feature = "teensy41-ab")]
 const WRITABLE: Range<u32> = LAYOUT.secondary.offset..CONFIG_REGION.end;
+/// The flash offsets the plain firmware erases and programs: the configuration sectors only.
+#[cfg(not(feature = "teensy41-ab"))]
+const WRITABLE: Range<u32> = CONFIG_REGION;
 
 /// The program flash, shared by the configuration store and the firmware target.
 #[derive(Clone)]

@@ -19,7 +19,6 @@ mod board;
 mod disks;
 #[cfg(feature = "teensy41-ab")]
 mod firmware;
-#[cfg(feature = "teensy41-ab")]
 mod flash;
 
 use alloc::format;
@@ -36,7 +35,6 @@ use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::{self, Event, Uart, entry};
 
 use board::{Teensy41, UartTerminal};
-#[cfg(feature = "teensy41-ab")]
 use flash::{ConfigStore, SharedFlash};
 
 /// Stack of the activity LED's coroutine.
@@ -94,10 +92,8 @@ fn main() -> ! {
     let console_ready = Rc::new(Completion::new());
     machine.watch(Event::Uart, console_ready.clone());
 
-    // The program flash (A/B build): the firmware slots and the configuration store.
-    #[cfg(feature = "teensy41-ab")]
+    // The program flash: the configuration store and (A/B build) the firmware slots.
     let flash = SharedFlash::take();
-    #[cfg(feature = "teensy41-ab")]
     if let Err(e) = &flash {
         log(&uart, &format!("the program flash is not available: {e}"));
     }
@@ -108,11 +104,7 @@ fn main() -> ! {
         #[cfg(feature = "teensy41-ab")]
         flash.clone().ok().map(firmware::Firmware::new),
     ));
-    #[cfg(feature = "teensy41-ab")]
     let mut store = ConfigStore::new(flash);
-    // The plain build has no `config` commands (flash space): nothing reads this store.
-    #[cfg(not(feature = "teensy41-ab"))]
-    let store = lunbox_config::MemStore::new(0);
 
     // The built-in gadget: every disk on a LUN and as a readable DFU target, the firmware
     // target (A/B build), the serial console.
@@ -134,9 +126,8 @@ fn main() -> ! {
         );
     }
     let registry = Rc::new(RefCell::new(disks.registry));
-    // The saved configuration (A/B build), by the shared rules for a board that builds its
-    // gadget once per boot: with problems, the built-in gadget keeps the USB console up.
-    #[cfg(feature = "teensy41-ab")]
+    // The saved configuration, by the shared rules for a board that builds its gadget once
+    // per boot: with problems, the built-in gadget keeps the USB console up.
     let (config, run) = {
         let boot = {
             let r = registry.borrow();
@@ -152,19 +143,14 @@ fn main() -> ! {
         let run = plan.run.unwrap_or_else(|| defaults.clone());
         (plan.config, run)
     };
-    #[cfg(not(feature = "teensy41-ab"))]
-    let (config, run) = (defaults.clone(), defaults.clone());
     let gadgets = Rc::new(Gadgets::new(
         board,
         registry.clone(),
         usb_ready,
         console_ready.clone(),
     ));
-    #[cfg(not(feature = "teensy41-ab"))]
-    let started = gadgets.start(run.clone());
     // A saved configuration that passed validation but still cannot start (its devices are
     // checked before the controller is taken) must not cost the USB console either.
-    #[cfg(feature = "teensy41-ab")]
     let (run, started) = match gadgets.start(run.clone()) {
         Err(e) if run != defaults => {
             log(
