@@ -13,9 +13,11 @@ fn main() {
 mod teensy41 {
     use imxrt_rt::{Family, FlexRamBanks, Memory, RuntimeBuilder};
 
-    /// The Teensy 4.1's flash usable for programs: 8 MiB less the last 256 KiB, which hold
-    /// the EEPROM emulation and the bootloader's restore program.
-    const FLASH_SIZE: usize = 8 * 1024 * 1024 - 256 * 1024;
+    /// The Teensy 4.1's flash usable for the plain firmware's image: up to lunbox's records
+    /// (firmware update state at 0x7B_C000, configuration at 0x7B_E000), before the last
+    /// 256 KiB, which hold PJRC's EEPROM emulation and restore program. The linker, not only
+    /// the budget, keeps the image out of the sectors `config save` erases.
+    const FLASH_SIZE: usize = 0x7B_C000;
     /// The linker script imxrt-rt writes to OUT_DIR (on the linker's search path).
     const SCRIPT: &str = "lunbox-teensy41.x";
     /// The FlexRAM split, the same for the firmware and the boot stage: the firmware's
@@ -65,6 +67,10 @@ mod teensy41 {
     /// the header to 8 KiB.
     const HEADER_PAD: &str = ". = ORIGIN(FLASH) + 0x2000;   /* Reserve the remaining 8K as a convenience for a non-XIP boot. */";
 
+    /// The line of imxrt-rt's boot header that gives the boot data's image length as the sum of
+    /// the sections' sizes (it leaves out `.data` and alignment gaps).
+    const IMAGE_SIZE: &str = "__image_size = SIZEOF(.boot) + SIZEOF(.vector_table) + SIZEOF(.xip) + SIZEOF(.text) + SIZEOF(.rodata);";
+
     /// Lets the image follow the boot header (FlexSPI configuration block at 0, image vector
     /// table and boot data at 0x1000, the reset handler and the other code that runs in place)
     /// instead of starting at 0x2000.
@@ -78,17 +84,25 @@ mod teensy41 {
     fn close_boot_header_gap(script: &str) {
         let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join(script);
         let text = std::fs::read_to_string(&path).expect("imxrt-rt's linker script");
-        assert_eq!(
-            text.matches(HEADER_PAD).count(),
-            1,
-            "{}: imxrt-rt's boot header changed: check close_boot_header_gap",
-            path.display()
-        );
+        for line in [HEADER_PAD, IMAGE_SIZE] {
+            assert_eq!(
+                text.matches(line).count(),
+                1,
+                "{}: imxrt-rt's boot header changed: check close_boot_header_gap",
+                path.display()
+            );
+        }
         // The `.xip` code (run in place) goes into the header too, where the vector table's
         // 1 KiB alignment would otherwise leave a hole.
         let text = text.replace(
             HEADER_PAD,
             "*(.xip .xip.*); . = ALIGN(4);   /* lunbox: the image follows (XIP boot). */",
+        );
+        // The boot data's length: the whole image, from the start of the flash to the end of
+        // `.data`'s load image.
+        let text = text.replace(
+            IMAGE_SIZE,
+            "__image_size = LOADADDR(.data) + SIZEOF(.data) - ORIGIN(FLASH);",
         );
         std::fs::write(&path, text).expect("write the linker script");
     }
@@ -99,8 +113,8 @@ mod teensy41 {
         if !target.starts_with("thumbv7em-none") {
             return;
         }
-        // The 512 KiB FlexRAM: 192 KiB ITCM for the code (room for the opt-level 3 build; the
-        // size-optimised one CI checks stays under the 128 KiB flash budget) and 320 KiB DTCM
+        // The 512 KiB FlexRAM: 192 KiB ITCM for the code (room for the `firmware` profile's
+        // build; the opt-level 3 one does not fit) and 320 KiB DTCM
         // for data, stack and heap, as teensy4-bsp splits it. OCRAM2 (512 KiB, not FlexRAM)
         // takes only `.uninit`: the RAM disk. See docs/teensy41.md.
         // With `teensy41-ab` the firmware is the primary slot's image, started by the boot

@@ -1,6 +1,6 @@
 //! What a board starts at boot: the saved configuration ([`lunbox_config::boot`]) completed
 //! with the board's built-in gadget, and what happens when it cannot run. The sandbox and the
-//! Teensy 4.1 (A/B build) share these rules; they differ only where the board can start a
+//! Teensy 4.1 share these rules; they differ only where the board can start a
 //! gadget later (`usbgadget`) or only once per boot.
 
 use alloc::format;
