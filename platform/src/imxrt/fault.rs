@@ -50,10 +50,19 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     let mut out = Raw;
     // `current_name` is `None` when the panic hit inside the scheduler (it is borrowed).
     let _ = match coroutine::current_name() {
-        Some(name) => writeln!(out, "\nPANIC in coroutine '{name}': {info}"),
-        None => writeln!(out, "\nPANIC (inside the coroutine runtime): {info}"),
+        Some(name) => write!(out, "\nPANIC in coroutine '{name}': {}", info.message()),
+        None => write!(
+            out,
+            "\nPANIC (inside the coroutine runtime): {}",
+            info.message()
+        ),
     };
-    let _ = writeln!(out, "lunbox: resetting in 2 s");
+    // The size-optimised firmware is built without panic locations (`-Zlocation-detail=none`
+    // gives line 0): print one only when there is one.
+    if let Some(at) = info.location().filter(|l| l.line() != 0) {
+        let _ = write!(out, " (at {at})");
+    }
+    let _ = writeln!(out, "\nlunbox: resetting in 2 s");
     reset_after_delay()
 }
 
