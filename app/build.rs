@@ -72,13 +72,13 @@ mod teensy41 {
     const IMAGE_SIZE: &str = "__image_size = SIZEOF(.boot) + SIZEOF(.vector_table) + SIZEOF(.xip) + SIZEOF(.text) + SIZEOF(.rodata);";
 
     /// Lets the image follow the boot header (FlexSPI configuration block at 0, image vector
-    /// table and boot data at 0x1000, the reset handler and the other code that runs in place)
-    /// instead of starting at 0x2000.
+    /// table and boot data at 0x1000, the reset handler) instead of starting at 0x2000, and
+    /// gives the boot data the image's real length.
     ///
     /// imxrt-rt pads the header to 8 KiB for a boot where the ROM copies the image; lunbox
     /// boots in place (XIP: the reset handler runs from flash and copies the sections
     /// itself), where the ROM reads only the configuration block and the IVT. PJRC's own
-    /// Teensy 4 linker script likewise puts code right after the boot data. The ~4 KiB are
+    /// Teensy 4 linker script likewise puts code right after the boot data. The ~3 KiB are
     /// flash the firmware needs (docs/teensy41.md, "Build and budget"). Fails the build if
     /// imxrt-rt's script no longer has the line, rather than link a layout nobody checked.
     fn close_boot_header_gap(script: &str) {
@@ -92,11 +92,9 @@ mod teensy41 {
                 path.display()
             );
         }
-        // The `.xip` code (run in place) goes into the header too, where the vector table's
-        // 1 KiB alignment would otherwise leave a hole.
         let text = text.replace(
             HEADER_PAD,
-            "*(.xip .xip.*); . = ALIGN(4);   /* lunbox: the image follows (XIP boot). */",
+            ". = ALIGN(4);   /* lunbox: the image follows (XIP boot). */",
         );
         // The boot data's length: the whole image, from the start of the flash to the end of
         // `.data`'s load image.

@@ -240,11 +240,8 @@ impl Registry {
             .any(|e| e.aliases.iter().any(|a| a == alias))
     }
 
+    #[cfg(feature = "partitions")]
     fn remove_partitions(&mut self, disk: &str) {
-        // Without the feature there are none.
-        #[cfg(not(feature = "partitions"))]
-        let _ = disk;
-        #[cfg(feature = "partitions")]
         self.entries
             .retain(|e| !matches!(&e.kind, EntryKind::Partition { parent, .. } if parent == disk));
     }
@@ -258,6 +255,7 @@ impl Registry {
             return Err(RegistryError::NotADisk(name.to_string()));
         }
         let name = entry.name.clone();
+        #[cfg(feature = "partitions")]
         self.remove_partitions(&name);
         self.entries.retain(|e| e.name != name);
         Ok(())

@@ -123,11 +123,7 @@ impl UmsFunction {
             let st = &mut *st;
             // pop loops, not drain: far less code in the firmware.
             let out_done = core::iter::from_fn(|| st.out_done.pop_front().map(|(b, _)| b));
-            let back: Vec<Vec<u8>> = core::mem::take(&mut st.in_done)
-                .into_iter()
-                .chain(out_done)
-                .collect();
-            for b in back {
+            for b in core::mem::take(&mut st.in_done).into_iter().chain(out_done) {
                 if b.len() == self.buffer_size && self.free.len() < self.buffers {
                     self.free.push(b);
                 }
