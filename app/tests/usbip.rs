@@ -294,6 +294,19 @@ fn list_import_enumerate_and_move_data() {
     let r = bot.command(1, &rw10(0x28, 100, 600), Some(600 * 512), &[]);
     assert_eq!((r.status, r.residue), (0, 0));
     assert!(r.data == data, "data read back over USB/IP");
+    // The server reuses payload buffers from URB to URB: transfers of other sizes and contents
+    // after those carry exactly their own bytes, both ways.
+    for (i, blocks) in [240u16, 100, 7, 240, 1, 120].into_iter().enumerate() {
+        let data: Vec<u8> = (0..usize::from(blocks) * 512)
+            .map(|j| (j * 7 + i * 13) as u8)
+            .collect();
+        let lba = 2000 + 300 * i as u32;
+        let w = bot.command(1, &rw10(0x2A, lba, blocks), None, &data);
+        assert_eq!((w.status, w.residue), (0, 0), "write {i}");
+        let r = bot.command(1, &rw10(0x28, lba, blocks), Some(data.len() as u32), &[]);
+        assert_eq!((r.status, r.residue), (0, 0), "read {i}");
+        assert!(r.data == data, "transfer {i} ({blocks} blocks) read back");
+    }
     // Case 5 through the bridge: a short IN transfer then a stall and a clean CSW.
     let short = bot.command(1, &rw10(0x28, 0, 1), Some(4096), &[]);
     assert_eq!(

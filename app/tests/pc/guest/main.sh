@@ -18,6 +18,7 @@ for name in "$@"; do
     rc=0
     this_limit=$limit
     [ "$name" = bench ] && this_limit=$((limit * 3))
+    [ "$name" = profile ] && this_limit=$((limit * 2))
     timeout -k 10 "$this_limit" bash /pc/"$name".sh || rc=$?
     t1=$(now)
     if [ $rc -eq 0 ]; then

@@ -16,6 +16,7 @@ use usb_device::endpoint::EndpointAddress;
 use usb_device::{UsbDirection, UsbError};
 
 use super::outbox::Outbox;
+use super::pool::BufferPool;
 use super::proto::{self, CmdSubmit, Direction};
 
 /// One URB in flight.
@@ -82,6 +83,8 @@ pub(crate) struct Bridge {
     replies: Outbox,
     /// Packets moved since the counter was last read (for the poller's idle decision).
     progress: u64,
+    /// Payload buffers for reuse: OUT payloads the device has read, IN replies sent.
+    pub(crate) pool: BufferPool,
 }
 
 impl Default for Bridge {
@@ -95,6 +98,7 @@ impl Default for Bridge {
             reset: false,
             replies: Outbox::default(),
             progress: 0,
+            pool: BufferPool::default(),
         }
     }
 }
@@ -187,7 +191,7 @@ impl Bridge {
             seqnum: cmd.seqnum,
             len,
             data: if dir_in {
-                Vec::with_capacity(len.min(1 << 20))
+                self.pool.take(len.min(1 << 20))
             } else {
                 cmd.data
             },
@@ -433,6 +437,7 @@ impl Bridge {
         if urb.pos == urb.data.len() && !urb.zlp {
             let urb = e.urbs.pop_front().expect("head exists");
             self.reply(urb.seqnum, 0, urb.len);
+            self.pool.give(urb.data);
         }
         result
     }

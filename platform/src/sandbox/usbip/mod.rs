@@ -8,6 +8,7 @@
 mod bridge;
 mod bus;
 mod outbox;
+mod pool;
 pub mod proto;
 mod server;
 

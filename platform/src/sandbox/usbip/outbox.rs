@@ -19,6 +19,8 @@ pub(crate) struct Outbox {
     bufs: VecDeque<Vec<u8>>,
     /// Bytes of the front buffer already sent.
     sent: usize,
+    /// Buffers sent in full, for [`Self::take_spent`].
+    spent: Vec<Vec<u8>>,
 }
 
 impl Outbox {
@@ -45,8 +47,13 @@ impl Outbox {
     pub(crate) fn push(&mut self, buf: Vec<u8>) {
         if buf.len() >= SHARE_UP_TO {
             self.bufs.push_back(buf);
-        } else if !buf.is_empty() {
+            return;
+        }
+        if !buf.is_empty() {
             self.encode(|b| b.extend_from_slice(&buf));
+        }
+        if buf.capacity() >= SHARE_UP_TO {
+            self.spent.push(buf);
         }
     }
 
@@ -57,6 +64,7 @@ impl Outbox {
             self.sent = 0;
         }
         self.bufs.append(&mut other.bufs);
+        self.spent.append(&mut other.spent);
         other.sent = 0;
     }
 
@@ -64,6 +72,11 @@ impl Outbox {
     pub(crate) fn clear(&mut self) {
         self.bufs.clear();
         self.sent = 0;
+    }
+
+    /// The large buffers sent in full since the last call (to be reused).
+    pub(crate) fn take_spent(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.spent)
     }
 
     /// Write what `w` takes in one `write_vectored` call; returns how many bytes it took.
@@ -92,7 +105,11 @@ impl Outbox {
                 return;
             }
             n -= left;
-            self.bufs.pop_front();
+            if let Some(buf) = self.bufs.pop_front()
+                && buf.capacity() >= SHARE_UP_TO
+            {
+                self.spent.push(buf);
+            }
             self.sent = 0;
         }
     }
@@ -162,6 +179,38 @@ mod tests {
             }
             assert_eq!(w.got, want, "limit {limit}");
         }
+    }
+
+    #[test]
+    fn large_buffers_come_back_once_sent_in_full() {
+        let mut out = Outbox::default();
+        out.encode(|b| b.extend_from_slice(&[1; 10]));
+        out.push(vec![2; 8000]);
+        // A short reply in a large buffer: copied, and the buffer is free at once.
+        let mut short = Vec::with_capacity(SHARE_UP_TO * 2);
+        short.extend_from_slice(&[3; 5]);
+        out.push(short);
+        assert_eq!(out.take_spent().len(), 1, "the short reply's buffer");
+        let mut sink = Trickle {
+            limit: 5000,
+            got: Vec::new(),
+        };
+        out.write_to(&mut sink).unwrap();
+        assert!(
+            out.take_spent().is_empty(),
+            "the large buffer is not sent in full yet"
+        );
+        while !out.is_empty() {
+            out.write_to(&mut sink).unwrap();
+        }
+        let spent = out.take_spent();
+        assert_eq!(
+            spent.len(),
+            1,
+            "only the large buffer, not the shared small ones"
+        );
+        assert_eq!(spent[0].len(), 8000);
+        assert_eq!(sink.got.len(), 10 + 8000 + 5);
     }
 
     #[test]

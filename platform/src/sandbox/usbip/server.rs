@@ -13,6 +13,7 @@ use std::vec::Vec;
 use super::bridge::Bridge;
 use super::bus::{UsbipBus, lock};
 use super::outbox::Outbox;
+use super::pool::BufferPool;
 use super::proto::{self, Command, DeviceInfo, OpRequest, URB_HEADER_LEN};
 use crate::sandbox::os;
 
@@ -67,7 +68,10 @@ impl Conn {
     /// The next complete URB-phase command. A message with a large payload still arriving
     /// moves what `rx` holds of it to a buffer of its own, which [`UsbipServer::receive`]
     /// fills and which becomes the command's payload.
-    fn next_command(&mut self) -> Result<Option<Command>, proto::ProtoError> {
+    fn next_command(
+        &mut self,
+        pool: &mut BufferPool,
+    ) -> Result<Option<Command>, proto::ProtoError> {
         if let Some((body, len)) = &self.body {
             if body.len() < *len {
                 return Ok(None);
@@ -86,7 +90,7 @@ impl Conn {
         if total > self.rx.len() && total - URB_HEADER_LEN > OWN_BODY_FROM {
             // Only this message is in rx: those before it were handled.
             let len = total - URB_HEADER_LEN;
-            let mut body = Vec::with_capacity(len);
+            let mut body = pool.take(len);
             body.extend_from_slice(&self.rx[URB_HEADER_LEN..]);
             self.rx.truncate(URB_HEADER_LEN);
             self.body = Some((body, len));
@@ -364,21 +368,20 @@ impl UsbipServer {
                         return;
                     }
                 },
-                Phase::Urb => match c.next_command() {
-                    Ok(None) => return,
-                    Ok(Some(cmd)) => {
-                        let mut bridge = lock(&self.bridge);
-                        match cmd {
-                            Command::Submit(s) => bridge.submit(s),
-                            Command::Unlink(u) => bridge.unlink(u.seqnum, u.unlink_seqnum),
+                Phase::Urb => {
+                    let mut bridge = lock(&self.bridge);
+                    match c.next_command(&mut bridge.pool) {
+                        Ok(None) => return,
+                        Ok(Some(Command::Submit(s))) => bridge.submit(s),
+                        Ok(Some(Command::Unlink(u))) => bridge.unlink(u.seqnum, u.unlink_seqnum),
+                        Err(e) => {
+                            drop(bridge);
+                            (self.log)(&format!("usbip: {}: {e}; detached", c.peer));
+                            c.dead = true;
+                            return;
                         }
                     }
-                    Err(e) => {
-                        (self.log)(&format!("usbip: {}: {e}; detached", c.peer));
-                        c.dead = true;
-                        return;
-                    }
-                },
+                }
             }
         }
     }
@@ -465,6 +468,13 @@ impl UsbipServer {
             }
             if c.phase == Phase::Closing && c.tx.is_empty() {
                 c.dead = true;
+            }
+            let spent = c.tx.take_spent();
+            if !spent.is_empty() {
+                let mut bridge = lock(&self.bridge);
+                for buf in spent {
+                    bridge.pool.give(buf);
+                }
             }
         }
         progress

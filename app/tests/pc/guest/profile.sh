@@ -1,0 +1,84 @@
+#!/bin/bash
+# profile (only with `run --profile`): where the guest's time goes while O_DIRECT dd moves data
+# through a lunbox RAM LUN, written then read. For each direction: one plain run (MB/s, the
+# time each SCSI command takes, lunbox's CPU time per command, how idle the guest's CPUs
+# were), a `perf record -a` of the whole guest (time per program, lunbox's own top symbols,
+# its share in system calls) and `strace -c` of lunbox (system calls per command). Asserts
+# nothing about speed; fails only if a tool or a dd fails.
+source /pc/lib.sh
+set -u
+
+MiB=256
+lb_start --ram-mib 300
+attach 2
+DEV1=$(lun_dev 1)
+kb=$(cat "/sys/block/$DEV1/queue/max_sectors_kb")
+echo "  LUN 1: /dev/$DEV1; the kernel splits each 1 MiB dd block into $kb KiB SCSI commands"
+must "first write of the RAM LUN (lunbox's memory is mapped on first touch)" \
+    dd if=/dev/zero of="/dev/$DEV1" bs=1M count=$MiB oflag=direct conv=notrunc
+
+# dd_cmd DIRECTION COUNT: the dd command line for COUNT MiB.
+dd_cmd() {
+    if [ "$1" = write ]; then
+        echo "dd if=/dev/zero of=/dev/$DEV1 bs=1M count=$2 oflag=direct conv=notrunc"
+    else
+        echo "dd if=/dev/$DEV1 of=/dev/null bs=1M count=$2 iflag=direct"
+    fi
+}
+lb_ticks() { awk '{ print $14 + $15 }' "/proc/$LB_PID/stat"; }
+# All CPUs' idle + iowait and total ticks.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat; }
+# perf_top FILE ARGS...: a perf report without headers and blank lines.
+perf_top() {
+    local f=$1
+    shift
+    perf report -i "$f" --stdio "$@" 2>/dev/null | grep -v -e '^#' -e '^$'
+}
+
+for dir in write read; do
+    say "$dir: a plain run of $MiB MiB"
+    read -r i0 c0 <<<"$(cpu_ticks)"
+    l0=$(lb_ticks)
+    t0=$(now)
+    must "dd ($dir)" $(dd_cmd $dir $MiB)
+    t1=$(now)
+    l1=$(lb_ticks)
+    read -r i1 c1 <<<"$(cpu_ticks)"
+    awk -v mib=$MiB -v kb="$kb" -v s="$(elapsed "$t0" "$t1")" -v l=$((l1 - l0)) \
+        -v idle=$((i1 - i0)) -v all=$((c1 - c0)) 'BEGIN {
+            n = mib * 1024 / kb
+            printf "  %.1f MB/s; %d commands, %.2f ms each; lunbox CPU %.2f ms per command (%.0f %% of it)\n",
+                mib * 1048576 / s / 1e6, n, s * 1000 / n, l * 10 / n, l / 100 / s * 100
+            printf "  guest CPUs idle %.0f %% of the time (2 CPUs: 50 %% idle = one busy on average)\n",
+                idle / all * 100
+        }'
+
+    say "$dir: perf record -a -g for 4 s"
+    $(dd_cmd $dir $MiB) 2>/dev/null &
+    ddpid=$!
+    sleep 1
+    perf record -a -g -F 999 -o "/tmp/perf.$dir" -- sleep 4 >/tmp/perf.log 2>&1 ||
+        { indent </tmp/perf.log; fail "perf record failed"; }
+    wait "$ddpid" || fail "dd ($dir) under perf failed"
+    echo "  samples by program (all CPUs; swapper = idle):"
+    perf_top "/tmp/perf.$dir" --no-children -g none --sort comm | head -8 | indent
+    echo "  lunbox's top symbols (share of all samples):"
+    perf_top "/tmp/perf.$dir" --comm lunbox --no-children -g none --sort dso,sym | head -12 | indent
+    echo "  lunbox inside system calls (inclusive):"
+    perf_top "/tmp/perf.$dir" --comm lunbox --children -g none --sort sym |
+        grep -E '\] (do_syscall_64|__x64_sys_[a-z0-9_]+) *$' | head -6 | indent
+
+    say "$dir: strace -c of lunbox over 64 MiB"
+    strace -c -p "$LB_PID" -o "/tmp/strace.$dir" 2>/dev/null &
+    spid=$!
+    sleep 0.5
+    must "dd ($dir) under strace" $(dd_cmd $dir 64)
+    kill -INT "$spid"
+    wait "$spid" 2>/dev/null
+    n=$((64 * 1024 / kb))
+    echo "  system calls per SCSI command ($n commands; strace slows lunbox, so more of them find data waiting):"
+    awk -v n=$n '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
+            err = ($5 ~ /^[0-9]+$/) ? $5 : 0
+            printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
+        }' "/tmp/strace.$dir" | indent
+done
