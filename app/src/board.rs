@@ -102,6 +102,13 @@ pub trait Board {
     /// Stack size of the `usb` and `ums` coroutines.
     fn stack_sizes(&self) -> StackSizes;
 
+    /// Whether the bus takes a run of bulk IN packets in one write and reports it complete
+    /// once the host took them all (mass storage then writes a buffer at a time: see
+    /// `UmsConfig::write_runs`). Default: one packet per write, as `usb-device` defines it.
+    fn bus_takes_runs(&self) -> bool {
+        false
+    }
+
     /// Whether lunbox can end (`exit`, ^D on the board's terminal): a program can, firmware
     /// cannot.
     fn can_exit(&self) -> bool {

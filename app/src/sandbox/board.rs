@@ -132,6 +132,10 @@ impl Board for SandboxBoard {
         true
     }
 
+    fn bus_takes_runs(&self) -> bool {
+        true
+    }
+
     fn disconnect(&self) {
         self.server.borrow_mut().withdraw();
         // No poller waits on the server until the next gadget (a client knocking on the

@@ -39,6 +39,8 @@ pub struct UmsClass<'a, B: UsbBus> {
     out_halted: bool,
     /// An endpoint event since the last pump: there may be packets to move.
     dirty: bool,
+    /// The bus takes the rest of a buffer in one write (see `UmsConfig::write_runs`).
+    write_runs: bool,
 }
 
 impl<'a, B: UsbBus> UmsClass<'a, B> {
@@ -47,6 +49,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
         max_packet: u16,
         max_lun: u8,
         pipe: Rc<Pipe>,
+        write_runs: bool,
     ) -> Self {
         UmsClass {
             interface: alloc.interface(),
@@ -58,6 +61,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
             in_halted: false,
             out_halted: false,
             dirty: true,
+            write_runs,
         }
     }
 
@@ -126,7 +130,9 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
                     }
                 }
             }
-            // Bulk-In: one packet at a time; the next goes when the host took the previous.
+            // Bulk-In: one write at a time (a packet, or the rest of the buffer on a bus that
+            // takes runs); the next goes when the host took the previous, so a stall never
+            // overtakes data.
             let mps = self.ep_in.max_packet_size() as usize;
             while !self.in_busy && !self.in_halted {
                 let Some(x) = st.in_queue.front_mut() else {
@@ -145,9 +151,13 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
                     woke = true;
                     continue;
                 }
-                // The next packet; empty for the zero-length packet that ends a whole number
-                // of packets.
-                let n = (x.len - x.pos).min(mps);
+                // The next packet (or run of packets); empty for the zero-length packet that
+                // ends a whole number of packets.
+                let n = if self.write_runs {
+                    x.len - x.pos
+                } else {
+                    (x.len - x.pos).min(mps)
+                };
                 match self.ep_in.write(&x.buf[x.pos..x.pos + n]) {
                     Ok(n) => {
                         self.in_busy = true;

@@ -47,6 +47,11 @@ pub struct UmsConfig {
     pub buffer_size: usize,
     /// Data buffers (at least 2: one on the bus while the next is read or written).
     pub buffers: usize,
+    /// The bus takes a run of Bulk-In packets in one write (a buffer's worth), splits it into
+    /// packets itself and reports the write complete once the host has taken all of them
+    /// (the sandbox's USB/IP bridge). Off: one packet per write, as `usb-device` defines it
+    /// (a controller with one packet buffer, such as imxrt-usbd).
+    pub write_runs: bool,
     /// Completed whenever the function posts work for the bus; the USB controller poller
     /// sleeps on it (share one with other sources of work, such as the bus's sockets).
     pub activity: Rc<Completion>,
@@ -60,6 +65,7 @@ impl UmsConfig {
             max_packet: 512,
             buffer_size: 16 * 1024,
             buffers: 2,
+            write_runs: false,
             activity: Rc::new(Completion::new()),
         }
     }
@@ -136,7 +142,13 @@ impl<'a, B: UsbBus> Ums<'a, B> {
                 .map(|(i, c)| Lun::new(i, c))
                 .collect::<Vec<_>>(),
         ));
-        let class = UmsClass::new(alloc, config.max_packet, (n - 1) as u8, pipe.clone());
+        let class = UmsClass::new(
+            alloc,
+            config.max_packet,
+            (n - 1) as u8,
+            pipe.clone(),
+            config.write_runs,
+        );
         let function = UmsFunction::new(
             pipe,
             luns.clone(),

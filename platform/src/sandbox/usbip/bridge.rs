@@ -19,6 +19,9 @@ use super::outbox::Outbox;
 use super::pool::BufferPool;
 use super::proto::{self, CmdSubmit, Direction};
 
+/// Most bytes one write to a non-control IN endpoint may carry.
+const MAX_RUN: usize = 1 << 20;
+
 /// One URB in flight.
 #[derive(Debug)]
 struct Urb {
@@ -53,9 +56,9 @@ struct Ep {
     /// A halt not yet reported to any URB: the next one to arrive fails with -EPIPE.
     halt_unreported: bool,
     urbs: VecDeque<Urb>,
-    /// IN: a packet the device wrote with no URB to take it yet.
-    held: Option<Vec<u8>>,
-    /// IN: a packet was taken since the last poll.
+    /// IN: packets the device wrote with no URB to take them yet (all of one write).
+    held: VecDeque<Vec<u8>>,
+    /// IN: a write was taken in full since the last poll.
     in_complete: bool,
 }
 
@@ -113,7 +116,7 @@ impl Bridge {
             ep.urbs.clear();
             ep.halted = false;
             ep.halt_unreported = false;
-            ep.held = None;
+            ep.held.clear();
             ep.in_complete = false;
         }
         self.control_queue.clear();
@@ -219,8 +222,8 @@ impl Bridge {
             if i == 0 && self.control != Control::Idle {
                 self.control = Control::Idle;
                 self.setup_waiting = false;
-                self.out[0].held = None;
-                self.inp[0].held = None;
+                self.out[0].held.clear();
+                self.inp[0].held.clear();
             }
             found = true;
             self.start_control();
@@ -241,7 +244,7 @@ impl Bridge {
             // A new SETUP ends whatever EP0 was doing: drop stale data, clear halts.
             self.control = Control::Active;
             self.setup_waiting = true;
-            self.inp[0].held = None;
+            self.inp[0].held.clear();
             self.inp[0].halted = false;
             self.out[0].halted = false;
         }
@@ -278,20 +281,25 @@ impl Bridge {
         }
     }
 
-    /// Give a held IN packet to a newly queued URB.
+    /// Give held IN packets to the queued URBs; the write they came from is complete once
+    /// none is left.
     fn feed_held(&mut self, ep: usize) {
-        if self.inp[ep].halted || self.inp[ep].urbs.is_empty() {
-            return;
-        }
-        if let Some(p) = self.inp[ep].held.take() {
+        let mut fed = false;
+        while !self.inp[ep].halted && !self.inp[ep].urbs.is_empty() {
+            let Some(p) = self.inp[ep].held.pop_front() else {
+                break;
+            };
             self.accept_in(ep, &p);
+            fed = true;
+        }
+        if fed && self.inp[ep].held.is_empty() {
+            self.inp[ep].in_complete = true;
         }
     }
 
     /// Put IN packet `p` into the head URB of `ep` (there is one).
     fn accept_in(&mut self, ep: usize, p: &[u8]) {
         let e = &mut self.inp[ep];
-        e.in_complete = true;
         self.progress += 1;
         let mps = e.max_packet;
         let Some(urb) = e.urbs.front_mut() else {
@@ -339,7 +347,7 @@ impl Bridge {
     pub(crate) fn bus_reset(&mut self) {
         for ep in self.out.iter_mut().chain(self.inp.iter_mut()) {
             ep.halted = false;
-            ep.held = None;
+            ep.held.clear();
             ep.in_complete = false;
         }
     }
@@ -350,21 +358,43 @@ impl Bridge {
         if !e.allocated || addr.is_out() {
             return Err(UsbError::InvalidEndpoint);
         }
-        if buf.len() > e.max_packet {
-            return Err(UsbError::BufferOverflow);
-        }
         if ep == 0 {
+            if buf.len() > e.max_packet {
+                return Err(UsbError::BufferOverflow);
+            }
             return Ok(self.write_ep0(buf));
         }
-        if e.held.is_some() {
+        // A bulk or interrupt write may carry a run of packets (see `UsbipBus`): only the
+        // last may be short.
+        if buf.len() > MAX_RUN {
+            return Err(UsbError::BufferOverflow);
+        }
+        if !e.held.is_empty() {
             return Err(UsbError::WouldBlock);
         }
-        if e.halted || e.urbs.is_empty() {
-            e.held = Some(buf.to_vec());
+        let mps = e.max_packet;
+        if buf.is_empty() {
+            self.take_in(ep, &[]);
         } else {
-            self.accept_in(ep, buf);
+            for p in buf.chunks(mps) {
+                self.take_in(ep, p);
+            }
+        }
+        if self.inp[ep].held.is_empty() {
+            self.inp[ep].in_complete = true;
         }
         Ok(buf.len())
+    }
+
+    /// One packet of a write on IN endpoint `ep`: into the head URB, or held (behind the
+    /// packets already held) while there is none or the endpoint is halted.
+    fn take_in(&mut self, ep: usize, p: &[u8]) {
+        let e = &mut self.inp[ep];
+        if e.halted || e.urbs.is_empty() || !e.held.is_empty() {
+            e.held.push_back(p.to_vec());
+        } else {
+            self.accept_in(ep, p);
+        }
     }
 
     /// A packet on EP0 IN: data of an IN control transfer, or the status stage of an OUT one.
@@ -585,5 +615,101 @@ impl Bridge {
         self.control != Control::Idle
             || self.out.iter().any(|e| !e.urbs.is_empty() && !e.halted)
             || self.inp.iter().any(|e| !e.urbs.is_empty() && !e.halted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_urb(seqnum: u32, len: u32) -> CmdSubmit {
+        CmdSubmit {
+            seqnum,
+            devid: 0x10002,
+            direction: Direction::In,
+            ep: 1,
+            transfer_flags: 0,
+            transfer_buffer_length: len,
+            start_frame: 0,
+            number_of_packets: 0,
+            interval: 0,
+            setup: [0; 8],
+            data: Vec::new(),
+        }
+    }
+
+    /// The RET_SUBMITs queued so far: (seqnum, status, data).
+    fn replies(bridge: &mut Bridge) -> Vec<(u32, i32, Vec<u8>)> {
+        let mut out = Outbox::default();
+        bridge.take_replies(&mut out);
+        let mut bytes = Vec::new();
+        while !out.is_empty() {
+            out.write_to(&mut bytes).unwrap();
+        }
+        let mut got = Vec::new();
+        while let Some((ret, used)) = proto::parse_ret(&bytes, |_| Some(Direction::In)).unwrap() {
+            bytes.drain(..used);
+            match ret {
+                proto::Ret::Submit(s) => got.push((s.seqnum, s.status, s.data)),
+                proto::Ret::Unlink(u) => panic!("unexpected unlink {}", u.seqnum),
+            }
+        }
+        got
+    }
+
+    fn in_completed(bridge: &mut Bridge) -> bool {
+        matches!(bridge.poll(), PollResult::Data { ep_in_complete, .. } if ep_in_complete & 2 != 0)
+    }
+
+    #[test]
+    fn a_run_of_packets_fills_urbs_in_order_and_completes_once_all_are_taken() {
+        let mut bridge = Bridge::default();
+        let ep = bridge
+            .alloc_ep(UsbDirection::In, None, 512)
+            .expect("endpoint");
+        assert_eq!(ep.index(), 1);
+        let run: Vec<u8> = (0..1536).map(|i| (i % 251) as u8).collect();
+
+        // A URB for two packets: the run's third packet waits for the next URB, so the write
+        // is not complete yet and the next one must wait.
+        bridge.submit(in_urb(1, 1024));
+        assert_eq!(bridge.write(ep, &run), Ok(1536));
+        assert_eq!(replies(&mut bridge), vec![(1, 0, run[..1024].to_vec())]);
+        assert!(
+            !in_completed(&mut bridge),
+            "a packet of the run is still held"
+        );
+        assert_eq!(bridge.write(ep, &[1; 10]), Err(UsbError::WouldBlock));
+
+        // The next URB takes the held packet: now the write is complete.
+        bridge.submit(in_urb(2, 4096));
+        assert!(in_completed(&mut bridge));
+        assert!(
+            replies(&mut bridge).is_empty(),
+            "a full packet does not end the URB"
+        );
+        // A short run ends it.
+        assert_eq!(bridge.write(ep, &[9; 100]), Ok(100));
+        assert!(in_completed(&mut bridge));
+        let mut want = run[1024..].to_vec();
+        want.extend_from_slice(&[9; 100]);
+        assert_eq!(replies(&mut bridge), vec![(2, 0, want)]);
+
+        // With no URB at all the whole run is held, then delivered across two URBs.
+        assert_eq!(bridge.write(ep, &run[..1024]), Ok(1024));
+        assert!(!in_completed(&mut bridge));
+        bridge.submit(in_urb(3, 512));
+        assert!(!in_completed(&mut bridge), "one packet still held");
+        bridge.submit(in_urb(4, 512));
+        assert!(in_completed(&mut bridge));
+        assert_eq!(
+            replies(&mut bridge),
+            vec![(3, 0, run[..512].to_vec()), (4, 0, run[512..1024].to_vec())]
+        );
+        // Runs are bounded.
+        assert_eq!(
+            bridge.write(ep, &vec![0; MAX_RUN + 1]),
+            Err(UsbError::BufferOverflow)
+        );
     }
 }
