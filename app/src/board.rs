@@ -102,10 +102,10 @@ pub trait Board {
     /// Stack size of the `usb` and `ums` coroutines.
     fn stack_sizes(&self) -> StackSizes;
 
-    /// Whether the bus takes a run of bulk IN packets in one write and reports it complete
-    /// once the host took them all (mass storage then writes a buffer at a time: see
-    /// `UmsConfig::write_runs`). Default: one packet per write, as `usb-device` defines it.
-    fn bus_takes_runs(&self) -> bool {
+    /// Whether the bus moves runs of bulk packets in one write or read (a write reported
+    /// complete once the host took every packet; mass storage then moves a buffer at a time:
+    /// see `UmsConfig::packet_runs`). Default: one packet per call, as `usb-device` defines it.
+    fn bus_moves_runs(&self) -> bool {
         false
     }
 

@@ -209,7 +209,7 @@ impl<B: Board + 'static> Gadgets<B> {
         } else {
             let mut config = UmsConfig::new(luns);
             config.activity = self.usb_ready.clone();
-            config.write_runs = self.board.bus_takes_runs();
+            config.packet_runs = self.board.bus_moves_runs();
             let Ums {
                 class,
                 function,

@@ -132,7 +132,7 @@ impl Board for SandboxBoard {
         true
     }
 
-    fn bus_takes_runs(&self) -> bool {
+    fn bus_moves_runs(&self) -> bool {
         true
     }
 

@@ -39,8 +39,8 @@ pub struct UmsClass<'a, B: UsbBus> {
     out_halted: bool,
     /// An endpoint event since the last pump: there may be packets to move.
     dirty: bool,
-    /// The bus takes the rest of a buffer in one write (see `UmsConfig::write_runs`).
-    write_runs: bool,
+    /// The bus moves runs of packets in one call (see `UmsConfig::packet_runs`).
+    packet_runs: bool,
 }
 
 impl<'a, B: UsbBus> UmsClass<'a, B> {
@@ -49,7 +49,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
         max_packet: u16,
         max_lun: u8,
         pipe: Rc<Pipe>,
-        write_runs: bool,
+        packet_runs: bool,
     ) -> Self {
         UmsClass {
             interface: alloc.interface(),
@@ -61,7 +61,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
             in_halted: false,
             out_halted: false,
             dirty: true,
-            write_runs,
+            packet_runs,
         }
     }
 
@@ -105,15 +105,23 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
                 st.stall_out = false;
                 self.halt_out();
             }
-            // Bulk-Out: fill the oldest posted buffer, packet by packet, straight from the
-            // endpoint. Nothing posted: the packet stays in the endpoint (the host is NAKed).
+            // Bulk-Out: fill the oldest posted buffer, packet by packet (or run by run, up to
+            // the packet that reaches `want`), straight from the endpoint. Nothing posted: the
+            // packet stays in the endpoint (the host is NAKed).
             while let Some(x) = st.out_queue.front_mut().filter(|_| !self.out_halted) {
                 let mps = self.ep_out.max_packet_size() as usize;
-                let end = (x.filled + mps).min(x.buf.len());
+                let one = x.filled + mps;
+                let end = if self.packet_runs {
+                    one.max(x.want.div_ceil(mps) * mps)
+                } else {
+                    one
+                }
+                .min(x.buf.len());
                 match self.ep_out.read(&mut x.buf[x.filled..end]) {
                     Ok(n) => {
                         x.filled += n;
-                        if n < mps || x.filled >= x.want {
+                        // A short packet (or a run ending in one) ends the transfer early.
+                        if n == 0 || !n.is_multiple_of(mps) || x.filled >= x.want {
                             let x = st.out_queue.pop_front().expect("front exists");
                             st.out_done.push_back((x.buf, x.filled));
                             woke = true;
@@ -153,7 +161,7 @@ impl<'a, B: UsbBus> UmsClass<'a, B> {
                 }
                 // The next packet (or run of packets); empty for the zero-length packet that
                 // ends a whole number of packets.
-                let n = if self.write_runs {
+                let n = if self.packet_runs {
                     x.len - x.pos
                 } else {
                     (x.len - x.pos).min(mps)

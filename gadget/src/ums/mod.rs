@@ -47,11 +47,12 @@ pub struct UmsConfig {
     pub buffer_size: usize,
     /// Data buffers (at least 2: one on the bus while the next is read or written).
     pub buffers: usize,
-    /// The bus takes a run of Bulk-In packets in one write (a buffer's worth), splits it into
-    /// packets itself and reports the write complete once the host has taken all of them
-    /// (the sandbox's USB/IP bridge). Off: one packet per write, as `usb-device` defines it
-    /// (a controller with one packet buffer, such as imxrt-usbd).
-    pub write_runs: bool,
+    /// The bus moves runs of packets in one call (the sandbox's USB/IP bridge): a Bulk-In
+    /// write of a buffer's worth, split into packets by the bus and reported complete once the
+    /// host has taken all of them, and a Bulk-Out read of as many whole packets as the buffer
+    /// holds. Off: one packet per call, as `usb-device` defines it (a controller with one
+    /// packet buffer, such as imxrt-usbd).
+    pub packet_runs: bool,
     /// Completed whenever the function posts work for the bus; the USB controller poller
     /// sleeps on it (share one with other sources of work, such as the bus's sockets).
     pub activity: Rc<Completion>,
@@ -65,7 +66,7 @@ impl UmsConfig {
             max_packet: 512,
             buffer_size: 16 * 1024,
             buffers: 2,
-            write_runs: false,
+            packet_runs: false,
             activity: Rc::new(Completion::new()),
         }
     }
@@ -147,7 +148,7 @@ impl<'a, B: UsbBus> Ums<'a, B> {
             config.max_packet,
             (n - 1) as u8,
             pipe.clone(),
-            config.write_runs,
+            config.packet_runs,
         );
         let function = UmsFunction::new(
             pipe,

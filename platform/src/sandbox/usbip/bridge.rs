@@ -447,7 +447,14 @@ impl Bridge {
         let Some(urb) = e.urbs.front_mut() else {
             return Err(UsbError::WouldBlock);
         };
-        let n = (urb.data.len() - urb.pos).min(mps);
+        // One packet; or, into a buffer with room for more, a run of whole packets (see
+        // `UsbipBus`): the URB's last may be short.
+        let left = urb.data.len() - urb.pos;
+        let n = if buf.len() >= 2 * mps {
+            left.min(buf.len() - buf.len() % mps)
+        } else {
+            left.min(mps)
+        };
         let is_zlp = n == 0;
         if is_zlp && !urb.zlp {
             return Err(UsbError::WouldBlock);
@@ -638,8 +645,13 @@ mod tests {
         }
     }
 
-    /// The RET_SUBMITs queued so far: (seqnum, status, data).
+    /// The RET_SUBMITs of IN URBs queued so far: (seqnum, status, data).
     fn replies(bridge: &mut Bridge) -> Vec<(u32, i32, Vec<u8>)> {
+        replies_of(bridge, Direction::In)
+    }
+
+    /// The RET_SUBMITs queued so far for URBs of direction `dir`.
+    fn replies_of(bridge: &mut Bridge, dir: Direction) -> Vec<(u32, i32, Vec<u8>)> {
         let mut out = Outbox::default();
         bridge.take_replies(&mut out);
         let mut bytes = Vec::new();
@@ -647,7 +659,7 @@ mod tests {
             out.write_to(&mut bytes).unwrap();
         }
         let mut got = Vec::new();
-        while let Some((ret, used)) = proto::parse_ret(&bytes, |_| Some(Direction::In)).unwrap() {
+        while let Some((ret, used)) = proto::parse_ret(&bytes, |_| Some(dir)).unwrap() {
             bytes.drain(..used);
             match ret {
                 proto::Ret::Submit(s) => got.push((s.seqnum, s.status, s.data)),
@@ -711,5 +723,42 @@ mod tests {
             bridge.write(ep, &vec![0; MAX_RUN + 1]),
             Err(UsbError::BufferOverflow)
         );
+    }
+
+    fn out_urb(seqnum: u32, data: Vec<u8>) -> CmdSubmit {
+        CmdSubmit {
+            direction: Direction::Out,
+            transfer_buffer_length: data.len() as u32,
+            data,
+            ..in_urb(seqnum, 0)
+        }
+    }
+
+    #[test]
+    fn a_large_read_takes_whole_packets_of_one_urb() {
+        let mut bridge = Bridge::default();
+        let ep = bridge
+            .alloc_ep(UsbDirection::Out, None, 512)
+            .expect("endpoint");
+        let data: Vec<u8> = (0..2048 + 1300).map(|i| (i % 253) as u8).collect();
+        bridge.submit(out_urb(1, data[..2048].to_vec()));
+        bridge.submit(out_urb(2, data[2048..].to_vec()));
+        let mut buf = [0u8; 4096];
+        // Room for three packets of four: three, then the fourth; the run stops at the URB.
+        assert_eq!(bridge.read(ep, &mut buf[..1536]), Ok(1536));
+        assert_eq!(bridge.read(ep, &mut buf[1536..1536 + 1000]), Ok(512));
+        assert_eq!(&buf[..2048], &data[..2048]);
+        // Room for less than two packets: one packet, as on any bus.
+        assert_eq!(bridge.read(ep, &mut buf[..600]), Ok(512));
+        assert_eq!(&buf[..512], &data[2048..2560]);
+        // The rest of the URB, short packet included, in one run.
+        assert_eq!(bridge.read(ep, &mut buf), Ok(788));
+        assert_eq!(&buf[..788], &data[2560..]);
+        assert_eq!(bridge.read(ep, &mut buf), Err(UsbError::WouldBlock));
+        let done: Vec<u32> = replies_of(&mut bridge, Direction::Out)
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(done, vec![1, 2], "both URBs answered");
     }
 }

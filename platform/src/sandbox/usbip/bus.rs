@@ -10,12 +10,18 @@ use super::bridge::Bridge;
 
 /// A `usb_device::bus::UsbBus` whose host is a USB/IP client (see [`super::UsbipServer`]).
 ///
-/// One extension of the `usb-device` contract: a write to a bulk or interrupt IN endpoint may
-/// carry a run of packets (up to 1 MiB; only the last may be short). The bus splits it into
-/// packets and reports the endpoint's IN completion once the host has taken every one of them,
-/// so a class that waits for that completion before its next write (or a stall) keeps the
-/// order a one-packet controller gives it. Mass storage uses it (`UmsConfig::write_runs`): a
-/// 120 KiB read is then a few writes instead of 240 passes of the poller.
+/// One extension of the `usb-device` contract, for classes that ask for it: runs of packets.
+/// - A write to a bulk or interrupt IN endpoint may carry a run of packets (up to 1 MiB; only
+///   the last may be short). The bus splits it into packets and reports the endpoint's IN
+///   completion once the host has taken every one of them, so a class that waits for that
+///   completion before its next write (or a stall) keeps the order a one-packet controller
+///   gives it.
+/// - A read into a buffer with room for two packets or more takes as many whole packets of the
+///   head URB as fit (a short one, the URB's last, ends the run); a smaller buffer gets one
+///   packet, as always.
+///
+/// Mass storage uses both (`UmsConfig::packet_runs`): a 120 KiB transfer is then a few calls
+/// instead of 240 packets, each a pass of the poller on the way in.
 pub struct UsbipBus {
     pub(crate) bridge: Arc<Mutex<Bridge>>,
 }
