@@ -4,7 +4,8 @@
 # time each SCSI command takes, lunbox's CPU time per command, how idle the guest's CPUs
 # were), a `perf record -a` of the whole guest (time per program, lunbox's own top symbols,
 # its share in system calls) and `strace -c` of lunbox (system calls per command). Asserts
-# nothing about speed; fails only if a tool or a dd fails.
+# nothing about speed; fails only if a dd or perf record fails (perf report and strace print
+# what they can).
 source /pc/lib.sh
 set -u
 
@@ -13,7 +14,8 @@ lb_start --ram-mib 300
 attach 2
 DEV1=$(lun_dev 1)
 kb=$(cat "/sys/block/$DEV1/queue/max_sectors_kb")
-echo "  LUN 1: /dev/$DEV1; the kernel splits each 1 MiB dd block into $kb KiB SCSI commands"
+per_mib=$(((1024 + kb - 1) / kb)) # SCSI commands per 1 MiB dd block (120 KiB: 8 and a 64 KiB one)
+echo "  LUN 1: /dev/$DEV1; the kernel splits each 1 MiB dd block into $per_mib SCSI commands of at most $kb KiB"
 must "first write of the RAM LUN (lunbox's memory is mapped on first touch)" \
     dd if=/dev/zero of="/dev/$DEV1" bs=1M count=$MiB oflag=direct conv=notrunc
 
@@ -44,9 +46,9 @@ for dir in write read; do
     t1=$(now)
     l1=$(lb_ticks)
     read -r i1 c1 <<<"$(cpu_ticks)"
-    awk -v mib=$MiB -v kb="$kb" -v s="$(elapsed "$t0" "$t1")" -v l=$((l1 - l0)) \
+    awk -v mib=$MiB -v per="$per_mib" -v s="$(elapsed "$t0" "$t1")" -v l=$((l1 - l0)) \
         -v idle=$((i1 - i0)) -v all=$((c1 - c0)) 'BEGIN {
-            n = mib * 1024 / kb
+            n = mib * per
             printf "  %.1f MB/s; %d commands, %.2f ms each; lunbox CPU %.2f ms per command (%.0f %% of it)\n",
                 mib * 1048576 / s / 1e6, n, s * 1000 / n, l * 10 / n, l / 100 / s * 100
             printf "  guest CPUs idle %.0f %% of the time (2 CPUs: 50 %% idle = one busy on average)\n",
@@ -75,7 +77,7 @@ for dir in write read; do
     must "dd ($dir) under strace" $(dd_cmd $dir 64)
     kill -INT "$spid"
     wait "$spid" 2>/dev/null
-    n=$((64 * 1024 / kb))
+    n=$((64 * per_mib))
     echo "  system calls per SCSI command ($n commands; strace slows lunbox, so more of them find data waiting):"
     awk -v n=$n '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
             err = ($5 ~ /^[0-9]+$/) ? $5 : 0

@@ -19,7 +19,8 @@ use super::outbox::Outbox;
 use super::pool::BufferPool;
 use super::proto::{self, CmdSubmit, Direction};
 
-/// Most bytes one write to a non-control IN endpoint may carry.
+/// Most bytes one write to a non-control IN endpoint may carry (a mass-storage buffer is at
+/// most 1 MiB: `UmsConfig` checks it).
 const MAX_RUN: usize = 1 << 20;
 
 /// One URB in flight.
@@ -549,6 +550,9 @@ impl Bridge {
         };
         if stalled && !e.halted {
             e.halted = true;
+            // What the device wrote and the host has not taken goes with the halt, as a
+            // controller flushes its endpoint buffer (Bulk-Only Reset Recovery relies on it).
+            e.held.clear();
             match e.urbs.pop_front() {
                 Some(urb) if dir_in => self.reply_in(urb.seqnum, proto::EPIPE, urb.data),
                 Some(urb) => self.reply(urb.seqnum, proto::EPIPE, urb.pos),
@@ -723,6 +727,15 @@ mod tests {
             bridge.write(ep, &vec![0; MAX_RUN + 1]),
             Err(UsbError::BufferOverflow)
         );
+
+        // A halt drops what is held: after it is cleared the next URB gets only new data.
+        assert_eq!(bridge.write(ep, &run[..1024]), Ok(1024));
+        bridge.set_stalled(ep, true);
+        bridge.set_stalled(ep, false);
+        bridge.submit(in_urb(5, 4096));
+        assert!(!in_completed(&mut bridge));
+        assert_eq!(bridge.write(ep, &[5; 13]), Ok(13), "nothing held any more");
+        assert_eq!(replies(&mut bridge), vec![(5, 0, vec![5; 13])]);
     }
 
     fn out_urb(seqnum: u32, data: Vec<u8>) -> CmdSubmit {
