@@ -364,7 +364,8 @@ fn reset_and_exit_end_the_console() {
     );
 }
 
-/// The `config` commands on a board that builds its gadget once per boot (the Teensy): a change is checked and saved for the next boot, the running gadget stays.
+/// The `config` commands on a board that builds its gadget once per boot (the Teensy): a
+/// change is checked and saved for the next boot, the running gadget stays.
 #[cfg(feature = "config")]
 #[test]
 fn config_saves_for_the_next_boot_on_a_one_gadget_board() {

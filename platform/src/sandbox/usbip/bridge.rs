@@ -57,8 +57,9 @@ struct Ep {
     /// A halt not yet reported to any URB: the next one to arrive fails with -EPIPE.
     halt_unreported: bool,
     urbs: VecDeque<Urb>,
-    /// IN: packets the device wrote with no URB to take them yet (all of one write).
-    held: VecDeque<Vec<u8>>,
+    /// IN: the rest of the device's last write, with no URB to take it yet (empty: a
+    /// zero-length packet).
+    held: Option<Vec<u8>>,
     /// IN: a write was taken in full since the last poll.
     in_complete: bool,
 }
@@ -117,7 +118,7 @@ impl Bridge {
             ep.urbs.clear();
             ep.halted = false;
             ep.halt_unreported = false;
-            ep.held.clear();
+            ep.held = None;
             ep.in_complete = false;
         }
         self.control_queue.clear();
@@ -223,8 +224,8 @@ impl Bridge {
             if i == 0 && self.control != Control::Idle {
                 self.control = Control::Idle;
                 self.setup_waiting = false;
-                self.out[0].held.clear();
-                self.inp[0].held.clear();
+                self.out[0].held = None;
+                self.inp[0].held = None;
             }
             found = true;
             self.start_control();
@@ -245,7 +246,7 @@ impl Bridge {
             // A new SETUP ends whatever EP0 was doing: drop stale data, clear halts.
             self.control = Control::Active;
             self.setup_waiting = true;
-            self.inp[0].held.clear();
+            self.inp[0].held = None;
             self.inp[0].halted = false;
             self.out[0].halted = false;
         }
@@ -282,20 +283,36 @@ impl Bridge {
         }
     }
 
-    /// Give held IN packets to the queued URBs; the write they came from is complete once
-    /// none is left.
+    /// Give the held rest of a write to the queued URBs; the write is complete once all of it
+    /// is taken.
     fn feed_held(&mut self, ep: usize) {
-        let mut fed = false;
+        let Some(mut data) = self.inp[ep].held.take() else {
+            return;
+        };
+        match self.feed(ep, &data) {
+            None => self.inp[ep].in_complete = true,
+            Some(at) => {
+                data.drain(..at);
+                self.inp[ep].held = Some(data);
+            }
+        }
+    }
+
+    /// Packets of `data` into the queued URBs of IN endpoint `ep` while there are any (an
+    /// empty `data` is one zero-length packet). `None` once all of it is taken, else how many
+    /// bytes were.
+    fn feed(&mut self, ep: usize, data: &[u8]) -> Option<usize> {
+        let mps = self.inp[ep].max_packet;
+        let mut at = 0;
         while !self.inp[ep].halted && !self.inp[ep].urbs.is_empty() {
-            let Some(p) = self.inp[ep].held.pop_front() else {
-                break;
-            };
-            self.accept_in(ep, &p);
-            fed = true;
+            let end = (at + mps).min(data.len());
+            self.accept_in(ep, &data[at..end]);
+            at = end;
+            if at == data.len() {
+                return None;
+            }
         }
-        if fed && self.inp[ep].held.is_empty() {
-            self.inp[ep].in_complete = true;
-        }
+        Some(at)
     }
 
     /// Put IN packet `p` into the head URB of `ep` (there is one).
@@ -348,7 +365,7 @@ impl Bridge {
     pub(crate) fn bus_reset(&mut self) {
         for ep in self.out.iter_mut().chain(self.inp.iter_mut()) {
             ep.halted = false;
-            ep.held.clear();
+            ep.held = None;
             ep.in_complete = false;
         }
     }
@@ -370,32 +387,15 @@ impl Bridge {
         if buf.len() > MAX_RUN {
             return Err(UsbError::BufferOverflow);
         }
-        if !e.held.is_empty() {
+        if e.held.is_some() {
             return Err(UsbError::WouldBlock);
         }
-        let mps = e.max_packet;
-        if buf.is_empty() {
-            self.take_in(ep, &[]);
-        } else {
-            for p in buf.chunks(mps) {
-                self.take_in(ep, p);
-            }
-        }
-        if self.inp[ep].held.is_empty() {
-            self.inp[ep].in_complete = true;
+        // Into the queued URBs; what they cannot take yet is held for the next ones.
+        match self.feed(ep, buf) {
+            None => self.inp[ep].in_complete = true,
+            Some(at) => self.inp[ep].held = Some(buf[at..].to_vec()),
         }
         Ok(buf.len())
-    }
-
-    /// One packet of a write on IN endpoint `ep`: into the head URB, or held (behind the
-    /// packets already held) while there is none or the endpoint is halted.
-    fn take_in(&mut self, ep: usize, p: &[u8]) {
-        let e = &mut self.inp[ep];
-        if e.halted || e.urbs.is_empty() || !e.held.is_empty() {
-            e.held.push_back(p.to_vec());
-        } else {
-            self.accept_in(ep, p);
-        }
     }
 
     /// A packet on EP0 IN: data of an IN control transfer, or the status stage of an OUT one.
@@ -552,7 +552,7 @@ impl Bridge {
             e.halted = true;
             // What the device wrote and the host has not taken goes with the halt, as a
             // controller flushes its endpoint buffer (Bulk-Only Reset Recovery relies on it).
-            e.held.clear();
+            e.held = None;
             match e.urbs.pop_front() {
                 Some(urb) if dir_in => self.reply_in(urb.seqnum, proto::EPIPE, urb.data),
                 Some(urb) => self.reply(urb.seqnum, proto::EPIPE, urb.pos),

@@ -19,7 +19,8 @@ pub(crate) struct Outbox {
     bufs: VecDeque<Vec<u8>>,
     /// Bytes of the front buffer already sent.
     sent: usize,
-    /// Buffers sent in full, for [`Self::take_spent`].
+    /// Buffers done with (sent in full, or copied into a shared one), for
+    /// [`Self::drain_spent`].
     spent: Vec<Vec<u8>>,
 }
 
@@ -52,9 +53,7 @@ impl Outbox {
         if !buf.is_empty() {
             self.encode(|b| b.extend_from_slice(&buf));
         }
-        if buf.capacity() >= SHARE_UP_TO {
-            self.spent.push(buf);
-        }
+        self.spent.push(buf);
     }
 
     /// Move everything queued in `other` (which must have sent nothing) behind this.
@@ -74,9 +73,9 @@ impl Outbox {
         self.sent = 0;
     }
 
-    /// The large buffers sent in full since the last call (to be reused).
-    pub(crate) fn take_spent(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.spent)
+    /// The buffers done with since the last call (for reuse: the pool keeps the large ones).
+    pub(crate) fn drain_spent(&mut self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.spent.drain(..)
     }
 
     /// Write what `w` takes in one `write_vectored` call; returns how many bytes it took.
@@ -105,9 +104,7 @@ impl Outbox {
                 return;
             }
             n -= left;
-            if let Some(buf) = self.bufs.pop_front()
-                && buf.capacity() >= SHARE_UP_TO
-            {
+            if let Some(buf) = self.bufs.pop_front() {
                 self.spent.push(buf);
             }
             self.sent = 0;
@@ -182,34 +179,30 @@ mod tests {
     }
 
     #[test]
-    fn large_buffers_come_back_once_sent_in_full() {
+    fn buffers_come_back_once_done_with() {
         let mut out = Outbox::default();
         out.encode(|b| b.extend_from_slice(&[1; 10]));
         out.push(vec![2; 8000]);
-        // A short reply in a large buffer: copied, and the buffer is free at once.
+        // A short reply: copied into a shared buffer, so its own is free at once.
         let mut short = Vec::with_capacity(SHARE_UP_TO * 2);
         short.extend_from_slice(&[3; 5]);
         out.push(short);
-        assert_eq!(out.take_spent().len(), 1, "the short reply's buffer");
+        let lens = |out: &mut Outbox| out.drain_spent().map(|b| b.len()).collect::<Vec<_>>();
+        assert_eq!(lens(&mut out), vec![5], "the short reply's buffer");
         let mut sink = Trickle {
             limit: 5000,
             got: Vec::new(),
         };
         out.write_to(&mut sink).unwrap();
-        assert!(
-            out.take_spent().is_empty(),
-            "the large buffer is not sent in full yet"
+        assert_eq!(
+            lens(&mut out),
+            vec![10],
+            "the first shared buffer, not the large one half sent"
         );
         while !out.is_empty() {
             out.write_to(&mut sink).unwrap();
         }
-        let spent = out.take_spent();
-        assert_eq!(
-            spent.len(),
-            1,
-            "only the large buffer, not the shared small ones"
-        );
-        assert_eq!(spent[0].len(), 8000);
+        assert_eq!(lens(&mut out), vec![8000, 5], "the rest, in order");
         assert_eq!(sink.got.len(), 10 + 8000 + 5);
     }
 

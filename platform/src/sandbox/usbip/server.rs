@@ -469,8 +469,8 @@ impl UsbipServer {
             if c.phase == Phase::Closing && c.tx.is_empty() {
                 c.dead = true;
             }
-            let spent = c.tx.take_spent();
-            if !spent.is_empty() {
+            let mut spent = c.tx.drain_spent().peekable();
+            if spent.peek().is_some() {
                 let mut bridge = lock(&self.bridge);
                 for buf in spent {
                     bridge.pool.give(buf);
