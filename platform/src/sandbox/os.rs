@@ -32,6 +32,32 @@ pub fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> Vec<bool> {
     pollfds.iter().map(|p| p.revents != 0).collect()
 }
 
+/// One `recv(2)` of at most `max` bytes from socket `fd`, appended to `buf` without zeroing
+/// its spare room first. `Ok(0)`: the peer closed the connection (for `max > 0`). A short
+/// count means the socket had no more for now: a second call would fail with `EWOULDBLOCK`
+/// (`Read::read_to_end` always makes it).
+pub fn recv_into(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let len = max.min(spare.len());
+    loop {
+        // SAFETY: `spare` is writable memory of at least `len` bytes owned by `buf`; recv
+        // writes at most `len` bytes into it and nothing else.
+        let rc = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) };
+        if rc >= 0 {
+            let n = rc as usize;
+            // SAFETY: recv initialised the first `n` (≤ `len` ≤ spare capacity) bytes after
+            // the vector's length.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Whether `fd` is a terminal.
 pub fn is_terminal(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the descriptor number.

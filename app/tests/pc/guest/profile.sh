@@ -27,7 +27,8 @@ dd_cmd() {
         echo "dd if=/dev/$DEV1 of=/dev/null bs=1M count=$2 iflag=direct"
     fi
 }
-lb_ticks() { awk '{ print $14 + $15 }' "/proc/$LB_PID/stat"; }
+# lunbox's user and system CPU ticks.
+lb_ticks() { awk '{ print $14, $15 }' "/proc/$LB_PID/stat"; }
 # All CPUs' idle + iowait and total ticks.
 cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat; }
 # perf_top FILE ARGS...: a perf report without headers and blank lines.
@@ -40,17 +41,19 @@ perf_top() {
 for dir in write read; do
     say "$dir: a plain run of $MiB MiB"
     read -r i0 c0 <<<"$(cpu_ticks)"
-    l0=$(lb_ticks)
+    read -r u0 s0 <<<"$(lb_ticks)"
     t0=$(now)
     must "dd ($dir)" $(dd_cmd $dir $MiB)
     t1=$(now)
-    l1=$(lb_ticks)
+    read -r u1 s1 <<<"$(lb_ticks)"
     read -r i1 c1 <<<"$(cpu_ticks)"
-    awk -v mib=$MiB -v per="$per_mib" -v s="$(elapsed "$t0" "$t1")" -v l=$((l1 - l0)) \
+    awk -v mib=$MiB -v per="$per_mib" -v s="$(elapsed "$t0" "$t1")" -v u=$((u1 - u0)) -v k=$((s1 - s0)) \
         -v idle=$((i1 - i0)) -v all=$((c1 - c0)) 'BEGIN {
             n = mib * per
+            l = u + k
             printf "  %.1f MB/s; %d commands, %.2f ms each; lunbox CPU %.2f ms per command (%.0f %% of it)\n",
                 mib * 1048576 / s / 1e6, n, s * 1000 / n, l * 10 / n, l / 100 / s * 100
+            printf "  lunbox CPU per command: %.2f ms user, %.2f ms system\n", u * 10 / n, k * 10 / n
             printf "  guest CPUs idle %.0f %% of the time (2 CPUs: 50 %% idle = one busy on average)\n",
                 idle / all * 100
         }'
@@ -64,6 +67,8 @@ for dir in write read; do
     wait "$ddpid" || fail "dd ($dir) under perf failed"
     echo "  samples by program (all CPUs; swapper = idle):"
     perf_top "/tmp/perf.$dir" --no-children -g none --sort comm | head -8 | indent
+    echo "  lunbox by object (share of all samples):"
+    perf_top "/tmp/perf.$dir" --comm lunbox --no-children -g none --sort dso | head -5 | indent
     echo "  lunbox's top symbols (share of all samples):"
     perf_top "/tmp/perf.$dir" --comm lunbox --no-children -g none --sort dso,sym | head -12 | indent
     echo "  lunbox inside system calls (inclusive):"

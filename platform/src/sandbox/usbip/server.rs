@@ -2,7 +2,7 @@
 //! the URBs of the attached client to the [`Bridge`]. Non-blocking sockets, serviced by the
 //! USB controller poller coroutine: no threads, no async runtime.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::string::String;
@@ -310,20 +310,19 @@ impl UsbipServer {
                 Some(_) => return got,
                 None => (&mut c.rx, RX_CHUNK),
             };
-            let before = buf.len();
-            // `read_to_end` on `take`: into the buffer's spare room, without zeroing it first.
-            let result = (&mut c.stream).take(want as u64).read_to_end(buf);
-            let n = buf.len() - before;
-            got |= n > 0;
-            match result {
-                Ok(_) if n < want => {
+            let result = os::recv_into(c.stream.as_raw_fd(), buf, want);
+            let drained = match result {
+                Ok(0) => {
                     if c.phase == Phase::Urb {
                         (self.log)(&format!("usbip: {} detached (connection closed)", c.peer));
                     }
                     c.dead = true;
                     return true;
                 }
-                Ok(_) => {}
+                Ok(n) => {
+                    got = true;
+                    n < want
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.dispatch(i);
                     return got;
@@ -333,7 +332,7 @@ impl UsbipServer {
                     c.dead = true;
                     return true;
                 }
-            }
+            };
             if c.rx.len() > MAX_RX {
                 (self.log)(&format!("usbip: {} sent too much at once; dropped", c.peer));
                 c.dead = true;
@@ -341,6 +340,11 @@ impl UsbipServer {
             }
             // Handle what is complete; a large message begun gets its own buffer.
             self.dispatch(i);
+            if drained {
+                // A short read took all there was: asking again would only fail (poll says
+                // when more arrives).
+                return got;
+            }
         }
     }
 
@@ -493,7 +497,7 @@ impl UsbipServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
 
     fn quiet(_: &str) {}
 
