@@ -1,13 +1,18 @@
 //! `acm_latency`: the real-PC benchmark's console latency probe (app/tests/pc/guest/bench.sh).
-//! Sends `version` + CR to lunbox's serial console and times how long the answer takes to
-//! arrive up to the next prompt, one line per command in milliseconds on stdout.
+//! Times lunbox's serial console from the host's side, one line per exchange on stdout: the
+//! milliseconds, then what was timed (`answer` or `echo`).
 //!
-//! `acm_latency TTY COUNT [MS]` times COUNT commands; `acm_latency TTY while PID [MS]` times
-//! commands until process PID ends (the harness's dd). With MS, a command starts every MS
-//! milliseconds (a busy user); without, each one as soon as the last was answered (the
-//! heaviest load the console can get). The terminal must be raw already
-//! (`stty -F TTY raw -echo`). A compiled probe instead of bash `read`s: the shell's per-byte
-//! reads and process start-ups measured the shell, not lunbox.
+//! - `acm_latency TTY COUNT [MS]`, `acm_latency TTY while PID [MS]`: whole commands. Sends
+//!   `version` + CR and times the answer up to the next prompt; COUNT commands, or until
+//!   process PID ends (the harness's dd). With MS, a command starts every MS milliseconds;
+//!   without, each one as soon as the last was answered (the heaviest load the console can
+//!   get).
+//! - `acm_latency TTY keys while PID MS`: typing. Types `version` + CR one key every MS
+//!   milliseconds and times each key's echo (the letters) and the answer (CR, up to the
+//!   prompt).
+//!
+//! The terminal must be raw already (`stty -F TTY raw -echo`). A compiled probe instead of bash
+//! `read`s: the shell's per-byte reads and process start-ups measured the shell, not lunbox.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -16,21 +21,29 @@ use std::time::{Duration, Instant};
 
 /// What ends the console's answer: the prompt `lunbox> `.
 const PROMPT_END: u8 = b'>';
+/// The command typed: its answer is short and costs lunbox nothing but the console.
+const COMMAND: &[u8] = b"version\r";
 /// Longest wait for one answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (tty, until, every) = match args.as_slice() {
+    let (tty, keys, until, every) = match args.as_slice() {
+        [_, tty, k, w, pid, ms] if k == "keys" && w == "while" => {
+            match (pid.parse::<u32>(), every(std::slice::from_ref(ms))) {
+                (Ok(p), Some(Some(every))) => (tty, true, Until::ProcessEnds(p), Some(every)),
+                _ => return usage(),
+            }
+        }
         [_, tty, w, pid, rest @ ..] if w == "while" && rest.len() <= 1 => {
             match (pid.parse::<u32>(), every(rest)) {
-                (Ok(p), Some(every)) => (tty, Until::ProcessEnds(p), every),
+                (Ok(p), Some(every)) => (tty, false, Until::ProcessEnds(p), every),
                 _ => return usage(),
             }
         }
         [_, tty, count, rest @ ..] if rest.len() <= 1 => {
             match (count.parse::<u32>(), every(rest)) {
-                (Ok(n), Some(every)) => (tty, Until::Count(n), every),
+                (Ok(n), Some(every)) => (tty, false, Until::Count(n), every),
                 _ => return usage(),
             }
         }
@@ -46,7 +59,8 @@ fn main() -> ExitCode {
     let mut done = 0u32;
     let mut out = std::io::stdout().lock();
     let mut next = Instant::now();
-    while until.more(done) {
+    // Typing ends at the end of a line: the next run starts on an empty one.
+    while until.more(done) || (keys && !(done as usize).is_multiple_of(COMMAND.len())) {
         if let Some(every) = every {
             let now = Instant::now();
             if next > now {
@@ -54,38 +68,47 @@ fn main() -> ExitCode {
             }
             next += every;
         }
+        // What to type, and what ends its answer: a letter's echo, or the prompt.
+        let typed: &[u8] = if keys {
+            let i = done as usize % COMMAND.len();
+            &COMMAND[i..=i]
+        } else {
+            COMMAND
+        };
+        let (end, what) = match typed {
+            [key] if *key != b'\r' => (*key, "echo"),
+            _ => (PROMPT_END, "answer"),
+        };
         let t0 = Instant::now();
-        if let Err(e) = port.write_all(b"version\r") {
+        if let Err(e) = port.write_all(typed) {
             eprintln!("acm_latency: write: {e}");
             return ExitCode::FAILURE;
         }
-        let mut byte = [0u8; 64];
-        'answer: loop {
-            if t0.elapsed() > TIMEOUT {
-                eprintln!("acm_latency: no prompt within {TIMEOUT:?}");
-                return ExitCode::FAILURE;
-            }
-            match port.read(&mut byte) {
-                Ok(0) => {
-                    eprintln!("acm_latency: {tty} closed");
-                    return ExitCode::FAILURE;
-                }
-                Ok(n) => {
-                    if byte[..n].contains(&PROMPT_END) {
-                        break 'answer;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("acm_latency: read: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
+        if let Err(e) = wait_for(&mut port, end, t0) {
+            eprintln!("acm_latency: {tty}: {e}");
+            return ExitCode::FAILURE;
         }
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let _ = writeln!(out, "{ms:.3}");
+        let _ = writeln!(out, "{ms:.3} {what}");
         done += 1;
     }
     ExitCode::SUCCESS
+}
+
+/// Read from `port` until byte `end` arrives (bytes before it are dropped).
+fn wait_for(port: &mut std::fs::File, end: u8, t0: Instant) -> Result<(), String> {
+    let mut buf = [0u8; 64];
+    loop {
+        if t0.elapsed() > TIMEOUT {
+            return Err(format!("no answer within {TIMEOUT:?}"));
+        }
+        match port.read(&mut buf) {
+            Ok(0) => return Err("closed".into()),
+            Ok(n) if buf[..n].contains(&end) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
 }
 
 /// When to stop.
@@ -131,6 +154,9 @@ fn running(pid: u32) -> bool {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: acm_latency TTY COUNT [MS] | acm_latency TTY while PID [MS]");
+    eprintln!(
+        "usage: acm_latency TTY COUNT [MS] | acm_latency TTY while PID [MS] | \
+         acm_latency TTY keys while PID MS"
+    );
     ExitCode::FAILURE
 }

@@ -304,6 +304,17 @@ impl<B: Board + 'static> Gadgets<B> {
                             break;
                         }
                     }
+                    if acm.as_mut().is_some_and(|c| c.take_input()) {
+                        // Bytes for the console came: let it answer (a key's echo) before the
+                        // replies go out, so that the host gets the OUT transfer's completion
+                        // and the answer together (on USB/IP one send, and one wake-up of the
+                        // host's receiver, instead of two).
+                        coroutine::yield_now();
+                        if let Some(c) = acm.as_mut() {
+                            c.pump();
+                        }
+                        progress |= board.after_poll();
+                    }
                     progress |= board.flush();
                     if progress {
                         coroutine::yield_now();

@@ -620,6 +620,39 @@ fn the_console_answers_on_the_usb_serial_port() {
 }
 
 #[test]
+fn a_key_s_echo_goes_out_with_the_completion_of_its_out_transfer() {
+    let lb = Lunbox::start("echo");
+    let s = import(&lb, "1-1").unwrap();
+    let bot = Bot::enumerate(Host { s, seq: 1 });
+    let mut host = bot.host;
+    let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
+    let c = comm.to_le_bytes();
+    let (st, _, _) = host.submit(0, false, [0x21, 0x22, 1, 0, c[0], c[1], 0, 0], 0, &[]);
+    assert_eq!(st, 0);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("lunbox> ") {
+        let (st, _, data) = host.submit(ep_in, true, [0; 8], 512, &[]);
+        assert_eq!(st, 0);
+        seen.extend_from_slice(&data);
+    }
+    // As cdc-acm does: an IN transfer waits while a key is typed.
+    let seq_in = host.send(ep_in, true, [0; 8], 512, &[]);
+    let seq_out = host.send(ep_out, false, [0; 8], 1, b"v");
+    let (cmd, seq, st, _) = host.read_reply(&[seq_in]);
+    assert_eq!((cmd, seq, st), (3, seq_out, 0), "the key was taken");
+    // The echo was sent in the same go: it is waiting on the socket already. (Sent apart, it
+    // would usually follow within microseconds and still be there: this fails only when
+    // lunbox runs slower than this client, as under strace.)
+    host.s.set_nonblocking(true).unwrap();
+    let mut peek = [0u8; 49];
+    let waiting = host.s.peek(&mut peek).unwrap_or(0);
+    host.s.set_nonblocking(false).unwrap();
+    assert_eq!(waiting, 49, "the echo's reply came with the key's");
+    let (cmd, seq, st, data) = host.read_reply(&[seq_in]);
+    assert_eq!((cmd, seq, st, data.as_slice()), (3, seq_in, 0, &b"v"[..]));
+}
+
+#[test]
 fn shell_commands_on_stdin() {
     let dir = std::env::temp_dir().join(format!("lunbox-shell-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -110,6 +110,8 @@ pub struct AcmClass<'a, B: UsbBus> {
     in_busy: bool,
     /// The last IN packet was full: a zero-length packet ends the burst.
     need_zlp: bool,
+    /// Bytes arrived for the port since [`AcmClass::take_input`] last looked.
+    input: bool,
 }
 
 impl<'a, B: UsbBus> AcmClass<'a, B> {
@@ -144,6 +146,7 @@ impl<'a, B: UsbBus> AcmClass<'a, B> {
             shared: shared.clone(),
             in_busy: false,
             need_zlp: false,
+            input: false,
         };
         (class, AcmPort { shared })
     }
@@ -173,12 +176,22 @@ impl<'a, B: UsbBus> AcmClass<'a, B> {
             }
         }
         if got {
+            self.input = true;
             self.shared.rx_ready.complete();
         }
         // IN: one packet in flight at a time.
-        if self.in_busy {
-            return;
+        if !self.in_busy {
+            self.send();
         }
+    }
+
+    /// Whether bytes arrived for the port (and woke its reader) since the last call.
+    pub fn take_input(&mut self) -> bool {
+        core::mem::take(&mut self.input)
+    }
+
+    /// Put queued bytes (or the zero-length packet a full one needs) into the IN endpoint.
+    fn send(&mut self) {
         let mps = usize::from(self.write_ep.max_packet_size());
         let mut tx = self.shared.tx.borrow_mut();
         if tx.is_empty() {

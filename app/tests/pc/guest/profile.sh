@@ -48,14 +48,14 @@ for dir in write read; do
     read -r u1 s1 <<<"$(lb_ticks)"
     read -r i1 c1 <<<"$(cpu_ticks)"
     awk -v mib=$MiB -v per="$per_mib" -v s="$(elapsed "$t0" "$t1")" -v u=$((u1 - u0)) -v k=$((s1 - s0)) \
-        -v idle=$((i1 - i0)) -v all=$((c1 - c0)) 'BEGIN {
+        -v idle=$((i1 - i0)) -v all=$((c1 - c0)) -v cpus="$(nproc)" 'BEGIN {
             n = mib * per
             l = u + k
             printf "  %.1f MB/s; %d commands, %.2f ms each; lunbox CPU %.2f ms per command (%.0f %% of it)\n",
                 mib * 1048576 / s / 1e6, n, s * 1000 / n, l * 10 / n, l / 100 / s * 100
             printf "  lunbox CPU per command: %.2f ms user, %.2f ms system\n", u * 10 / n, k * 10 / n
-            printf "  guest CPUs idle %.0f %% of the time (2 CPUs: 50 %% idle = one busy on average)\n",
-                idle / all * 100
+            printf "  guest CPUs idle %.0f %% of the time (%d CPUs: one busy on average = %.0f %% idle)\n",
+                idle / all * 100, cpus, (cpus - 1) / cpus * 100
         }'
 
     say "$dir: perf record -a -g for 4 s"
@@ -89,3 +89,36 @@ for dir in write read; do
             printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
         }' "/tmp/strace.$dir" | indent
 done
+
+# The console: what one command costs lunbox (idle, then while dd writes), with its system
+# calls. acm_latency (app/examples/acm_latency.rs) sends `version` + CR and reads to the prompt.
+if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo; then
+    exec 4<>/dev/ttyACM0
+    sleep 0.5
+    while IFS= read -r -t 1 -d '>' -u 4 junk; do :; done # the greeting
+    n=500
+    say "console: $n commands idle"
+    read -r u0 s0 <<<"$(lb_ticks)"
+    t0=$(now)
+    must "acm_latency ($n commands)" acm_latency /dev/ttyACM0 $n >/tmp/lat.idle
+    t1=$(now)
+    read -r u1 s1 <<<"$(lb_ticks)"
+    awk -v n=$n -v s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v u=$((u1 - u0)) -v k=$((s1 - s0)) 'BEGIN {
+        printf "  %.2f ms per command; lunbox CPU per command: %.2f ms user, %.2f ms system\n",
+            s * 1000 / n, u * 10 / n, k * 10 / n
+    }'
+    strace -c -p "$LB_PID" -o /tmp/strace.acm 2>/dev/null &
+    spid=$!
+    sleep 0.5
+    must "acm_latency ($n commands) under strace" acm_latency /dev/ttyACM0 $n >/dev/null
+    kill -INT "$spid"
+    wait "$spid" 2>/dev/null
+    echo "  system calls per console command:"
+    awk -v n=$n '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
+            err = ($5 ~ /^[0-9]+$/) ? $5 : 0
+            printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
+        }' /tmp/strace.acm | indent
+    exec 4>&-
+else
+    note "console skipped: no /dev/ttyACM0"
+fi
