@@ -67,8 +67,6 @@ for dir in write read; do
     wait "$ddpid" || fail "dd ($dir) under perf failed"
     echo "  samples by program (all CPUs; swapper = idle):"
     perf_top "/tmp/perf.$dir" --no-children -g none --sort comm | head -8 | indent
-    echo "  lunbox by object (share of all samples):"
-    perf_top "/tmp/perf.$dir" --comm lunbox --no-children -g none --sort dso | head -5 | indent
     echo "  lunbox's top symbols (share of all samples):"
     perf_top "/tmp/perf.$dir" --comm lunbox --no-children -g none --sort dso,sym | head -12 | indent
     echo "  lunbox inside system calls (inclusive):"
