@@ -140,18 +140,22 @@ expect_eq "sha256 of the DFU image read through mass storage" "$(sha /tmp/dfu16.
 rm -f /tmp/dfu16.bin /tmp/dfu16.back
 
 say "console latency on ttyACM0 ('version' to the next prompt), idle and while dd writes"
+# median WORDS...: the median of the numbers (the upper one of the middle two).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'; }
 # pct FILE P: the P-th percentile of the numbers in FILE (nearest rank).
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int((p * NR + 99) / 100); if (i < 1) i = 1; print v[i] }'; }
 # Timed by acm_latency (app/examples/acm_latency.rs), from the host's side: a key's echo, or a
 # command's answer up to the next prompt (bash's byte-wise reads measured bash, not lunbox).
 # The targets' load is typing while dd writes: `version` + CR, one key every KEY_MS ms (five
 # times a fast typist's 10 keys per second), each letter's echo and the command's answer
-# timed. In $runs rounds, each a dd without the console and one with typing, back to back so
-# that both see the same machine load; the p99 is over the exchanges of all rounds, the ratio
-# is the best dd with typing to the best without (best of N, as for the throughput above: the
-# host's load only ever slows a run). Then, for information, two heavier loads than any user:
-# a whole command every EVERY ms, and commands back to back (each as soon as the last is
-# answered).
+# timed. In ROUNDS rounds, each a dd without the console and one with typing, back to back so
+# that both see the same machine load (it drifts within seconds on a busy host). The targets
+# are judged on the median round: the median of the rounds' p99s and of their throughput
+# ratios (a round's pair shares the host's load; the median drops the rounds where the host
+# got in the way); the p99 over the exchanges of all rounds is printed too. Then, for information, two heavier loads than any user: a whole command every EVERY ms,
+# and commands back to back (each as soon as the last is answered), each against the median
+# dd without the console.
+ROUNDS=5
 KEY_MS=20
 EVERY=10
 # under_dd FILE [PROBE ARGS...]: dd writes while `acm_latency /dev/ttyACM0 PROBE ARGS` works
@@ -190,31 +194,34 @@ if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -
     while IFS= read -r -t 1 -d '>' -u 4 junk; do :; done # the greeting
     rm -f /tmp/lat.*
     acm_latency /dev/ttyACM0 200 >/tmp/lat.idle || fail "console latency probe (idle) failed"
-    DW0=0 DW=0 CPU0='' CPU1=''
-    for i in $(seq "$runs"); do
+    W0S=() WKS=() RATIOS=() P99S=() CPU0='' CPU1=''
+    for i in $(seq "$ROUNDS"); do
         under_dd /tmp/lat.none
-        DW0=$(max "$DW0" "$UD_MBPS")
+        W0S+=("$UD_MBPS")
         CPU0="$CPU0${CPU0:+ }$UD_CPU"
         a=$UD_MBPS
         under_dd "/tmp/lat.keys.$i" keys while PID "$KEY_MS"
         cat "/tmp/lat.keys.$i" >>/tmp/lat.keys
-        DW=$(max "$DW" "$UD_MBPS")
+        WKS+=("$UD_MBPS")
+        RATIOS+=("$(awk -v a="$UD_MBPS" -v b="$a" 'BEGIN { printf "%.2f", a / b }')")
+        P99S+=("$(pct "/tmp/lat.keys.$i" 99)")
         CPU1="$CPU1${CPU1:+ }$UD_CPU"
-        printf '  %-30s round %d: dd write %6s MB/s without, %6s MB/s while typing (p99 %s ms)\n' \
-            "console under load" "$i" "$a" "$UD_MBPS" "$(pct "/tmp/lat.keys.$i" 99)"
+        printf '  %-30s round %d: dd write %6s MB/s without, %6s MB/s while typing (%s; p99 %s ms)\n' \
+            "console under load" "$i" "$a" "$UD_MBPS" "${RATIOS[-1]}" "${P99S[-1]}"
     done
+    DW0=$(median "${W0S[@]}") DW=$(median "${WKS[@]}") TR=$(median "${RATIOS[@]}")
     under_dd /tmp/lat.every while PID "$EVERY"
     DWE=$UD_MBPS CPUE=$UD_CPU
     under_dd /tmp/lat.flood while PID
     DWF=$UD_MBPS CPUF=$UD_CPU
     exec 4>&-
     LAT="idle: commands $(pcts /tmp/lat.idle)"
-    LATK="typing, a key every $KEY_MS ms, while dd writes: all $(pcts /tmp/lat.keys), echoes $(pcts /tmp/lat.keys echo), answers $(pcts /tmp/lat.keys answer); $runs rounds"
+    LATK="typing, a key every $KEY_MS ms, while dd writes: all $(pcts /tmp/lat.keys), echoes $(pcts /tmp/lat.keys echo), answers $(pcts /tmp/lat.keys answer), all $ROUNDS rounds; the rounds' p99: ${P99S[*]} ms, median $(median "${P99S[@]}") ms"
     LATE="a command every $EVERY ms while dd writes: $(pcts /tmp/lat.every)"
     LATF="commands back to back while dd writes: $(pcts /tmp/lat.flood)"
-    LATP99=$(pct /tmp/lat.keys 99)
+    LATP99=$(median "${P99S[@]}")
     printf '  %s\n' "$LAT" "$LATK" "$LATE" "$LATF"
-    echo "  dd write meanwhile: best of $runs $DW0 MB/s without the console, $DW MB/s while typing; $DWE MB/s with a command every $EVERY ms, $DWF MB/s back to back (unloaded best $LW MB/s)"
+    echo "  dd write meanwhile, median of $ROUNDS: $DW0 MB/s without the console, $DW MB/s while typing, their ratio $TR (the rounds': ${RATIOS[*]}); $DWE MB/s with a command every $EVERY ms, $DWF MB/s back to back (unloaded best $LW MB/s)"
     echo "  lunbox CPU seconds per GiB written: $CPU0 without the console, $CPU1 while typing, $CPUE with a command every $EVERY ms, $CPUF back to back"
 else
     note "console latency skipped: no /dev/ttyACM0"
@@ -249,17 +256,18 @@ met() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; 
 printf '    %-34s %s KB/s\n' "dfu-util -D 16 MiB to ram0" "$DFU"
 if [ -n "$LAT" ]; then
     printf '    %-34s %s\n' "console latency" "$LAT" "" "$LATK" "" "$LATE" "" "$LATF"
-    # Ratios to the best dd without the console of the same rounds (same conditions: the
-    # target's "unloaded"), and to the best unloaded run of the throughput part.
+    # Typing: the median of the rounds' ratios (each to the dd without the console just
+    # before it: the target's "unloaded"). The heavier loads: to the median without.
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-    printf '    %-34s write %6s\n' "lunbox dd, no console (same rounds)" "$DW0"
+    printf '    %-34s write %6s\n' "lunbox dd, no console (median)" "$DW0"
+    printf '    %-34s write %6s   ratio to no console %s (median of the rounds), to the best unloaded %s\n' \
+        "lunbox dd, typing (a key/$KEY_MS ms)" "$DW" "$TR" "$(ratio "$DW" "$LW")"
     printf '    %-34s write %6s   ratio to no console %s, to the best unloaded %s\n' \
-        "lunbox dd, typing (a key/$KEY_MS ms)" "$DW" "$(ratio "$DW" "$DW0")" "$(ratio "$DW" "$LW")" \
         "lunbox dd, a command every $EVERY ms" "$DWE" "$(ratio "$DWE" "$DW0")" "$(ratio "$DWE" "$LW")" \
         "lunbox dd, commands back to back" "$DWF" "$(ratio "$DWF" "$DW0")" "$(ratio "$DWF" "$LW")"
     printf '    %-34s %s\n' "lunbox CPU s per GiB written" "$CPU0 without the console, $CPU1 typing, $CPUE every $EVERY ms, $CPUF back to back"
-    echo "    targets: console p99 <= 5 ms while typing under load ($(awk -v a="$LATP99" 'BEGIN { print (a <= 5) ? "met" : "NOT met" }'))," \
-        "dd while typing >= 90 % of unloaded ($(met "$(awk -v a="$DW" -v b="$DW0" 'BEGIN { print a / b * 100 }')" 90))"
+    echo "    targets: console p99 <= 5 ms while typing under load, median round ($(awk -v a="$LATP99" 'BEGIN { print (a <= 5) ? "met" : "NOT met" }'))," \
+        "dd while typing >= 90 % of unloaded, median round ($(met "$TR" 0.90))"
 fi
 echo "    targets: USB/IP >= 53.2 MB/s write ($(met "$LW" 53.2)) and read ($(met "$LR" 53.2));" \
     "DFU >= 1000 KB/s ($(met "$DFU" 1000))"
