@@ -583,34 +583,43 @@ fn acm_endpoints(host: &mut Host) -> (u16, u32, u32) {
     (comm, ep_in, ep_out)
 }
 
-#[test]
-fn the_console_answers_on_the_usb_serial_port() {
-    let lb = Lunbox::start("acm");
-    let s = import(&lb, "1-1").unwrap();
+/// Import lunbox's device and open its serial port (DTR) as cdc-acm does: the host, and the
+/// port's bulk IN and OUT endpoints.
+fn open_serial_port(lb: &Lunbox) -> (Host, u32, u32) {
+    let s = import(lb, "1-1").unwrap();
     let bot = Bot::enumerate(Host { s, seq: 1 });
     let mut host = bot.host;
     let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
-    // Open the port (DTR): the console greets.
     let c = comm.to_le_bytes();
     let (st, _, _) = host.submit(0, false, [0x21, 0x22, 1, 0, c[0], c[1], 0, 0], 0, &[]);
     assert_eq!(st, 0);
-    let mut seen = Vec::new();
-    let read_until = |host: &mut Host, seen: &mut Vec<u8>, what: &str| {
-        for _ in 0..50 {
-            if String::from_utf8_lossy(seen).contains(what) {
-                return;
-            }
-            let (st, _, data) = host.submit(ep_in, true, [0; 8], 512, &[]);
-            assert_eq!(st, 0);
-            seen.extend_from_slice(&data);
+    (host, ep_in, ep_out)
+}
+
+/// Read the serial port's IN endpoint into `seen` until it holds `what`.
+fn read_until(host: &mut Host, ep_in: u32, seen: &mut Vec<u8>, what: &str) {
+    for _ in 0..50 {
+        if String::from_utf8_lossy(seen).contains(what) {
+            return;
         }
-        panic!("never saw {what:?} in {:?}", String::from_utf8_lossy(seen));
-    };
-    read_until(&mut host, &mut seen, "lunbox> ");
+        let (st, _, data) = host.submit(ep_in, true, [0; 8], 512, &[]);
+        assert_eq!(st, 0);
+        seen.extend_from_slice(&data);
+    }
+    panic!("never saw {what:?} in {:?}", String::from_utf8_lossy(seen));
+}
+
+#[test]
+fn the_console_answers_on_the_usb_serial_port() {
+    let lb = Lunbox::start("acm");
+    // Opened, the console greets.
+    let (mut host, ep_in, ep_out) = open_serial_port(&lb);
+    let mut seen = Vec::new();
+    read_until(&mut host, ep_in, &mut seen, "lunbox> ");
     seen.clear();
     let (st, _, _) = host.submit(ep_out, false, [0; 8], 4, b"lun\r");
     assert_eq!(st, 0);
-    read_until(&mut host, &mut seen, "ram0");
+    read_until(&mut host, ep_in, &mut seen, "ram0");
     let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(text.starts_with("lun\r\n"), "echoed: {text:?}");
     assert!(
@@ -622,19 +631,8 @@ fn the_console_answers_on_the_usb_serial_port() {
 #[test]
 fn a_key_s_echo_goes_out_with_the_completion_of_its_out_transfer() {
     let lb = Lunbox::start("echo");
-    let s = import(&lb, "1-1").unwrap();
-    let bot = Bot::enumerate(Host { s, seq: 1 });
-    let mut host = bot.host;
-    let (comm, ep_in, ep_out) = acm_endpoints(&mut host);
-    let c = comm.to_le_bytes();
-    let (st, _, _) = host.submit(0, false, [0x21, 0x22, 1, 0, c[0], c[1], 0, 0], 0, &[]);
-    assert_eq!(st, 0);
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("lunbox> ") {
-        let (st, _, data) = host.submit(ep_in, true, [0; 8], 512, &[]);
-        assert_eq!(st, 0);
-        seen.extend_from_slice(&data);
-    }
+    let (mut host, ep_in, ep_out) = open_serial_port(&lb);
+    read_until(&mut host, ep_in, &mut Vec::new(), "lunbox> ");
     // As cdc-acm does: an IN transfer waits while a key is typed.
     let seq_in = host.send(ep_in, true, [0; 8], 512, &[]);
     let seq_out = host.send(ep_out, false, [0; 8], 1, b"v");
