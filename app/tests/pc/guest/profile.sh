@@ -3,7 +3,8 @@
 # through a lunbox RAM LUN, written then read. For each direction: one plain run (MB/s, the
 # time each SCSI command takes, lunbox's CPU time per command, how idle the guest's CPUs
 # were), a `perf record -a` of the whole guest (time per program, lunbox's own top symbols,
-# its share in system calls) and `strace -c` of lunbox (system calls per command). Asserts
+# its share in system calls) and `strace -c` of lunbox (system calls per command); then what
+# one console command costs lunbox (time, CPU, system calls). Asserts
 # nothing about speed; fails only if a dd or perf record fails (perf report and strace print
 # what they can).
 source /pc/lib.sh
@@ -31,6 +32,13 @@ dd_cmd() {
 lb_ticks() { awk '{ print $14, $15 }' "/proc/$LB_PID/stat"; }
 # All CPUs' idle + iowait and total ticks.
 cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat; }
+# per_command N FILE: `strace -c` output in FILE as calls per command, for N commands.
+per_command() {
+    awk -v n="$1" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
+            err = ($5 ~ /^[0-9]+$/) ? $5 : 0
+            printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
+        }' "$2" | indent
+}
 # perf_top FILE ARGS...: a perf report without headers and blank lines.
 perf_top() {
     local f=$1
@@ -82,14 +90,10 @@ for dir in write read; do
     wait "$spid" 2>/dev/null
     n=$((64 * per_mib))
     echo "  system calls per SCSI command ($n commands; strace slows lunbox, so more of them find data waiting):"
-    awk -v n=$n '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
-            err = ($5 ~ /^[0-9]+$/) ? $5 : 0
-            printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
-        }' "/tmp/strace.$dir" | indent
+    per_command $n "/tmp/strace.$dir"
 done
 
-# The console: what one command costs lunbox (idle, then while dd writes), with its system
-# calls. acm_latency (app/examples/acm_latency.rs) sends `version` + CR and reads to the prompt.
+# The console, idle: what one command costs lunbox, and its system calls. acm_latency (app/examples/acm_latency.rs) sends `version` + CR and reads to the prompt.
 if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo; then
     exec 4<>/dev/ttyACM0
     sleep 0.5
@@ -112,10 +116,7 @@ if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -
     kill -INT "$spid"
     wait "$spid" 2>/dev/null
     echo "  system calls per console command:"
-    awk -v n=$n '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "syscall" && $NF != "total" {
-            err = ($5 ~ /^[0-9]+$/) ? $5 : 0
-            printf "%-10s %6.2f per command (%.2f failed)\n", $NF, $4 / n, err / n
-        }' /tmp/strace.acm | indent
+    per_command $n /tmp/strace.acm
     exec 4>&-
 else
     note "console skipped: no /dev/ttyACM0"
