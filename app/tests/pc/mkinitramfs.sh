@@ -49,7 +49,7 @@ copy_bin /usr/bin/bash /usr/bin/dd /usr/bin/sha256sum /usr/bin/timeout /usr/bin/
     /usr/bin/lsblk /usr/sbin/blkid /usr/sbin/blockdev /usr/sbin/sfdisk /usr/bin/dmesg \
     /usr/bin/mount /usr/bin/umount /usr/sbin/losetup \
     /usr/sbin/usbip /usr/sbin/usbipd /usr/bin/lsusb /usr/bin/usb-devices /usr/bin/usbreset \
-    /usr/bin/dfu-util \
+    /usr/bin/dfu-util /usr/bin/socat \
     /usr/sbin/mkfs.fat /usr/sbin/fsck.fat \
     /usr/bin/kmod /usr/bin/grep /usr/bin/sed /usr/bin/awk
 for sg in /usr/bin/sg_*; do copy_bin "$sg"; done

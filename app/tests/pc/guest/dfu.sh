@@ -20,6 +20,9 @@ echo "$OUT" | grep -i 'found dfu' | indent
 expect_in "alt 0 is the firmware target" 'alt=0, name="firmware"'
 expect_in "alt 1 is the partition target" 'alt=1, name="part"'
 expect_in "alt 2 is the ram0 target" 'alt=2, name="ram0"'
+# Exactly one alternate setting per target: three DFU-mode entries, alts 0, 1, 2 once each.
+alts=$(grep -i 'found dfu' <<<"$OUT" | sed -n 's/.*alt=\([0-9]*\),.*/\1/p' | sort -n | tr '\n' ' ')
+expect_eq "dfu-util lists alt settings 0 1 2, each once (one per target)" "0 1 2 " "$alts"
 
 head -c 1048576 /dev/urandom >/tmp/img.bin
 must "dfu-util -a ram0 -D (1 MiB)" dfu-util -a ram0 -D /tmp/img.bin

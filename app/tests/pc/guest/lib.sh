@@ -19,6 +19,10 @@ diagnostics() {
         tail -n 30 "$LB/err.log" | indent
         echo "--- lunbox console output (last 15 lines):"
         tail -n 15 "$LB/out.log" | tr -d '\r' | indent
+        if [ -s "$LB/acm.log" ]; then
+            echo "--- lunbox console output on ttyACM0 (last 15 lines):"
+            tail -n 15 "$LB/acm.log" | tr -d '\r' | indent
+        fi
     fi
     echo "--- usbip port:"
     usbip port 2>&1 | indent

@@ -1,7 +1,8 @@
 #!/bin/bash
 # reattach: usbip detach and attach again (twice) with I/O in between; a second import while
-# attached is refused; detach while a dd writes and while a dd reads, then attach again;
-# the console's `detach` disconnects the host, which can attach again. Data is checked after
+# attached is refused; detach while a dd writes and while a dd reads, then attach again; the
+# USB/IP client killed while a dd writes and while one reads, then attach again; the
+# console's `detach` disconnects the host, which can attach again. Data is checked after
 # every attach; lunbox keeps running throughout.
 source /pc/lib.sh
 set -u
@@ -91,6 +92,56 @@ detach_during() {
 detach_during write
 detach_during read
 detach_during write console
+
+# kill_client_during OP: the USB/IP client killed mid-transfer. `usbip attach` hands its TCP
+# connection to the kernel (vhci-hcd) and exits, so what can die on the host side is that
+# connection: vhci attaches through socat, a relay from 127.0.0.1:$RELAY_PORT to lunbox, and
+# the relay gets SIGKILL while a dd runs. Both ends lose the connection at once, without a
+# detach, as when the host crashes or the network goes. The kernel must drop the device,
+# lunbox must keep running and take the next attach, and the data must be intact.
+RELAY_PORT=3250
+kill_client_during() {
+    local op=$1 relay pid rc=0 t0
+    detach
+    socat TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,reuseaddr,nodelay TCP:127.0.0.1:3240,nodelay 2>/tmp/socat.err &
+    relay=$!
+    wait_for 10 "the relay listening on $RELAY_PORT" sh -c "netstat -ltn | grep -q ':$RELAY_PORT '"
+    must "usbip attach through the relay" usbip --tcp-port $RELAY_PORT attach -r 127.0.0.1 -b "$BUSID"
+    wait_for 60 "2 LUNs through the relay" luns_ready 2
+    DEV0=$(lun_dev 0) DEV1=$(lun_dev 1)
+    check_pattern
+    if [ "$op" = write ]; then
+        dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
+    else
+        dd if="/dev/$DEV1" of=/dev/null bs=1M count=256 iflag=direct 2>/tmp/dd.err &
+    fi
+    pid=$!
+    sleep 1.5
+    kill -0 "$pid" 2>/dev/null || fail "the dd $op ended within 1.5 s; too fast to interrupt ($(tail -n 1 /tmp/dd.err))"
+    say "the USB/IP client's connection killed (kill -9 of the relay) while dd ${op}s"
+    kill -9 "$relay"
+    wait "$relay" 2>/dev/null || true
+    t0=$(now)
+    while kill -0 "$pid" 2>/dev/null; do
+        if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 60) }'; then
+            fail "dd $op still running 60 s after the client was killed"
+        fi
+        sleep 0.2
+    done
+    wait "$pid" || rc=$?
+    [ $rc -ne 0 ] || fail "dd $op completed although the client was killed mid-transfer ($(tail -n 1 /tmp/dd.err))"
+    ok "dd $op failed after the kill (exit $rc: $(tail -n 1 /tmp/dd.err))"
+    wait_for 30 "disks gone after the kill" no_luns
+    wait_for 15 "vhci port freed" sh -c '[ -z "$(usbip port 2>/dev/null | grep "Port in Use")" ]'
+    ok "the kernel dropped the device and freed the vhci port"
+    lunbox_ok
+    attach 2
+    check_pattern
+    write_pattern "p_kill_$op"
+    check_pattern
+}
+kill_client_during write
+kill_client_during read
 
 say "resets from the host"
 # sg_reset -d: SCSI device reset = usb-storage's Bulk-Only Mass Storage Reset + CLEAR_FEATURE

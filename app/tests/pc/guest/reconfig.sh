@@ -1,7 +1,7 @@
 #!/bin/bash
 # reconfig: LUN changes made on lunbox's console over USB (/dev/ttyACM0) while the host is attached:
 # eject / insert / read-only / writable, PREVENT MEDIUM REMOVAL while mounted, forced eject,
-# remove / add. What makes the kernel notice: it checks a removable disk for media changes
+# remove / add (another device: new size, write protection), and a third LUN (a new gadget). What makes the kernel notice: it checks a removable disk for media changes
 # when the device is next opened (blockdev, dd, mount: TEST UNIT READY gets the UNIT
 # ATTENTION, then READ CAPACITY / MODE SENSE again, so size and write protection follow).
 # Disk-event polling (/sys/block/sdX/events_poll_msecs, set by udisks on desktops) only sends
@@ -126,10 +126,51 @@ lb_cmd lun add 1 ram0
 must "open after add" blockdev --getsize64 "$d"
 expect_eq "size after add" 16777216 "$OUT"
 
+say "lun add 1 img0.0 ro: another medium, another size, read-only"
+part_bytes=$(($(cat "/sys/block/$DEV0/${DEV0}1/size") * 512))
+lb_cmd lun add 1 img0.0 ro
+expect_in "console: LUN 1 exports img0.0, ro" "^1 +img0\.0 .* ro,removable$"
+must "open $d" blockdev --getsize64 "$d"
+expect_eq "new size: LUN 0's FAT partition's ($part_bytes bytes)" "$part_bytes" "$OUT"
+must "blockdev --getro" blockdev --getro "$d"
+expect_eq "write protection seen by the kernel" 1 "$OUT"
+must "mount the partition, now LUN 1, read-only" mount -t vfat -o ro "$d" /mnt/b
+expect_eq "README.TXT through LUN 1" "This is a lunbox disk." "$(head -n 1 /mnt/b/README.TXT | tr -d '\r')"
+must "umount" umount /mnt/b
+lb_cmd lun add 1 ram0
+must "open $d" blockdev --getsize64 "$d"
+expect_eq "size back to ram0's" 16777216 "$OUT"
+must "blockdev --getro" blockdev --getro "$d"
+expect_eq "writable again" 0 "$OUT"
+
 say "LUN 0 untouched by all this"
 must "mount LUN 0's partition" mount -t vfat "/dev/${DEV0}1" /mnt/b
 expect_eq "README.TXT" "This is a lunbox disk." "$(head -n 1 /mnt/b/README.TXT | tr -d '\r')"
 must "umount" umount /mnt/b
+
+say "a third LUN: usbgadget -S on the serial console (the host sees the device go away; attach again)"
+# The number of LUNs is fixed while the host is attached (it asked GET MAX LUN once): a new LUN
+# number comes with a new gadget. The command ends the console's USB session, so its answer
+# is not awaited on ttyACM0.
+# (A disk and its partition on two LUNs only when both are read-only: config/README.md.)
+printf '%s\r' 'usbgadget -S img0()ro,ram0,img0.0(part)ro -a' >&5
+wait_for 30 "the disks gone with the old gadget" no_luns
+ok "the kernel dropped the old device"
+wait_for 15 "vhci port freed" sh -c '[ -z "$(usbip port 2>/dev/null | grep "Port in Use")" ]'
+kill "$ACM_READER" 2>/dev/null
+exec 5>&-
+ACM_READER='' LB_CONSOLE=''
+attach 3
+expect_eq "LUN 2 (new) size: the FAT partition's" "$part_bytes" "$(blockdev --getsize64 "/dev/$DEV2")"
+expect_eq "LUN 2 write-protected" 1 "$(blockdev --getro "/dev/$DEV2")"
+expect_eq "LUN 1 still ram0, 16 MiB" 16777216 "$(blockdev --getsize64 "/dev/$DEV1")"
+expect_eq "LUN 0 (img0) now read-only" 1 "$(blockdev --getro "/dev/$DEV0")"
+must "mount the new LUN read-only" mount -t vfat -o ro "/dev/$DEV2" /mnt/b
+expect_eq "README.TXT through LUN 2" "This is a lunbox disk." "$(head -n 1 /mnt/b/README.TXT | tr -d '\r')"
+must "umount" umount /mnt/b
+acm_console
+lb_cmd lun
+expect_in "console on the new gadget's ttyACM0: LUN 2 is the partition, ro" "^2 +(img0\.0|part) .* ro,removable$"
 
 detach
 lb_stop

@@ -26,6 +26,12 @@ d0=/dev/$DEV0 d1=/dev/$DEV1 d2=/dev/$DEV2
 
 say "sizes (lsblk)"
 lsblk -b -o NAME,SIZE,RO,RM,TYPE,VENDOR,MODEL "$d0" "$d1" "$d2" | indent
+# Every configured LUN, as lsblk lists it: size, read-only, removable, disk on usb.
+must "lsblk of the three LUNs" lsblk -b -l -n -d -o NAME,SIZE,RO,RM,TYPE,TRAN "$d0" "$d1" "$d2"
+expect_in "lsblk: LUN 0 (the default image), 64 MiB, writable" "^$DEV0 +67108864 +0 +1 +disk +usb$"
+expect_in "lsblk: LUN 1 (RAM disk), 80 MiB, writable" "^$DEV1 +83886080 +0 +1 +disk +usb$"
+expect_in "lsblk: LUN 2 (--image ...:ro), 8 MiB, read-only" "^$DEV2 +8388608 +1 +1 +disk +usb$"
+expect_eq "lsblk lists exactly the three LUNs" 3 "$(wc -l <<<"$OUT")"
 expect_eq "LUN 0 size" 67108864 "$(blockdev --getsize64 "$d0")"
 expect_eq "LUN 1 size" 83886080 "$(blockdev --getsize64 "$d1")"
 expect_eq "LUN 2 size" 8388608 "$(blockdev --getsize64 "$d2")"
