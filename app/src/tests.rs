@@ -338,6 +338,30 @@ fn a_one_gadget_board_refuses_a_rebuild() {
 }
 
 #[test]
+fn help_names_only_commands_and_options_this_build_has() {
+    let mut lines = alloc::vec!["help", "help threads", "help lun", "threads -t"];
+    if cfg!(feature = "config") {
+        lines.push("help config");
+    }
+    let (out, _) = session(&lines);
+    if cfg!(feature = "full-shell") {
+        assert!(out.contains("usbgadget"), "{out}");
+        assert!(out.contains("threads [-t]"), "{out}");
+    } else {
+        // Every mention of a command the build lacks would send the user to an unknown command.
+        assert!(!out.contains("usbgadget"), "{out}");
+        assert!(!out.contains("[-t]") && !out.contains("self-test"), "{out}");
+        assert!(out.contains("usage:\nthreads"), "{out}");
+        if cfg!(feature = "config") {
+            assert!(
+                out.contains("then: config save and reset to run it"),
+                "{out}"
+            );
+        }
+    }
+}
+
+#[test]
 fn firmware_cannot_exit() {
     CAN_EXIT.with(|c| c.set(false));
     let (out, action) = session(&["exit", "lun", "reset"]);

@@ -56,11 +56,17 @@ pub struct Context<B: Board> {
 
 impl<B: Board + 'static> Context<B> {
     fn control(&self) -> Result<UmsControl, String> {
-        self.gadgets.control().ok_or_else(|| {
-            String::from("mass storage is not running (start it: usbgadget -S LIST)")
-        })
+        self.gadgets
+            .control()
+            .ok_or_else(|| String::from(NOT_RUNNING))
     }
 }
+
+/// Why a LUN command cannot act, and how to get mass storage running in this build.
+#[cfg(feature = "full-shell")]
+const NOT_RUNNING: &str = "mass storage is not running (start it: usbgadget -S LIST)";
+#[cfg(not(feature = "full-shell"))]
+const NOT_RUNNING: &str = "mass storage is not running (this board builds its gadget at boot)";
 
 /// One command: name, one-line summary, usage and details.
 struct Help {
@@ -90,17 +96,24 @@ const COMMANDS: &[Help] = &[
         name: "lun",
         summary: "what each LUN exports; change it while the host is attached",
         usage: "lun                       list the LUNs\n\
-                lun add N DEVICE [ro]     export DEVICE (e.g. ram0, img0.0) on LUN N\n\
+                lun add N DEVICE [ro]     export DEVICE (a name devinfo lists, e.g. ram0) on LUN N\n\
                 lun remove N [-f]         take LUN N's medium away\n\
                 lun eject N [-f]          eject LUN N's medium (lun insert brings it back)\n\
                 lun insert N              put LUN N's ejected medium back\n\
                 lun ro N | lun rw N       make LUN N read-only / writable\n\
                 -f: even if the host prevents medium removal",
     },
+    #[cfg(feature = "full-shell")]
     Help {
         name: "threads",
         summary: "coroutines: state, switches, stack use (-t: self-test)",
         usage: "threads [-t]",
+    },
+    #[cfg(not(feature = "full-shell"))]
+    Help {
+        name: "threads",
+        summary: "coroutines: state, switches, stack use",
+        usage: "threads",
     },
     Help {
         name: "mem",
@@ -165,15 +178,29 @@ const FULL_COMMANDS: &[Help] = &[];
 const CONFIG_COMMANDS: &[Help] = &[Help {
     name: "config",
     summary: "show, change, save and load the configuration",
-    usage: "config                    show the configuration being edited\n\
+    usage: CONFIG_USAGE,
+}];
+/// `config`'s usage; what runs a changed configuration depends on the build.
+#[cfg(feature = "config")]
+macro_rules! config_usage {
+    ($then:literal) => {
+        concat!(
+            "config                    show the configuration being edited\n\
             config set KEY=VALUE      change one setting (keys: ums, dfu, acm, autostart,\n\
                                       vid, pid, manufacturer, product, serial)\n\
             config save               save it (the gadget starts from it at boot)\n\
             config load               back to the saved configuration\n\
             config default            back to the built-in defaults\n\
-            then: usbgadget to run it (on a board that builds its gadget once: config save,\n\
-            reset)",
-}];
+            then: ",
+            $then
+        )
+    };
+}
+#[cfg(all(feature = "config", feature = "full-shell"))]
+const CONFIG_USAGE: &str = config_usage!("usbgadget to run it");
+#[cfg(all(feature = "config", not(feature = "full-shell")))]
+const CONFIG_USAGE: &str =
+    config_usage!("config save and reset to run it (the gadget is built at boot)");
 #[cfg(not(feature = "config"))]
 const CONFIG_COMMANDS: &[Help] = &[];
 

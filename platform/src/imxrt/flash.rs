@@ -4,7 +4,7 @@
 //! | flash offset | address | size | holds |
 //! |---|---|---:|---|
 //! | 0x00_0000 | 0x6000_0000 | up to the image's end | the boot image: FlexSPI configuration block, image vector table, the code and data copied to ITCM/DTCM at boot |
-//! | … | … | | free; the firmware slots A/B planned in docs/firmware-update.md (slot B ends at 0x7C_0000 there, so it must shrink by these 8 KiB) |
+//! | … | … | | free in the plain build; the A/B build keeps its boot stage, slots and update state record here (docs/firmware-update.md, "On the board") |
 //! | 0x7B_E000 | 0x607B_E000 | 4 KiB | [`CONFIG_SLOT_OFFSETS`]`[0]`: configuration record, slot 0 |
 //! | 0x7B_F000 | 0x607B_F000 | 4 KiB | [`CONFIG_SLOT_OFFSETS`]`[1]`: configuration record, slot 1 |
 //! | 0x7C_0000 | 0x607C_0000 | 256 KiB | PJRC: EEPROM emulation (252 KiB) and the restore program; never written ([`RESERVED_OFFSET`]) |

@@ -1,5 +1,5 @@
 //! Teensy pin 13: the on-board LED, and also LPSPI4's SCK. With an SD card on LPSPI4 (pins
-//! 10–13) the LED shows the SPI clock and nothing else (measured on the board), so the pin is
+//! 10–13) the LED shows the SPI clock and nothing else (measured on a Teensy 4.1 running other firmware: the project's notes), so the pin is
 //! one or the other: [`probe`] looks for a card on LPSPI4 at boot and returns either the SD
 //! card's SPI device ([`SdSpi`]) or the activity LED ([`ActivityLed`]).
 //!
