@@ -96,6 +96,28 @@ pub fn plan<E: fmt::Display>(
     BootPlan { config, run, log }
 }
 
+/// Start `run` on a board that builds its gadget once per boot; if it fails and is not the
+/// built-in gadget, start `defaults` instead, so that a saved configuration that passed
+/// validation but still cannot start (a `firmware` DFU target on a build without firmware
+/// slots, say) does not cost the USB console. Every step is logged through `log`. Returns what
+/// was started (or tried last) and the outcome.
+pub fn start_or_builtin<B: crate::board::Board + 'static>(
+    gadgets: &crate::gadget::Gadgets<B>,
+    run: Config,
+    defaults: &Config,
+    mut log: impl FnMut(&str),
+) -> (Config, Result<(), String>) {
+    match gadgets.start(run.clone()) {
+        Err(e) if run != *defaults => {
+            log(&format!("the saved configuration did not start: {e}"));
+            log("starting the built-in gadget instead (config shows the saved configuration)");
+            let started = gadgets.start(defaults.clone());
+            (defaults.clone(), started)
+        }
+        started => (run, started),
+    }
+}
+
 /// `config` as it runs: an empty `ums` list exports the built-in LUNs (`defaults.ums`), what
 /// `config default` leaves so that every disk found at each boot is exported. `plan` and the
 /// shell's `usbgadget` both start a configuration through this.

@@ -185,3 +185,71 @@ fn led_blinks_only_after_recent_accesses() {
     );
     assert!(!led_lit(1_120, Some(950)));
 }
+
+#[test]
+fn the_usb_endpoints_are_configured_on_each_entry_to_configured() {
+    let mut c = ConfigureOnEntry::default();
+    assert!(!c.is_configured());
+    // Default, Addressed: nothing to do.
+    assert!(!c.update(false));
+    assert!(!c.update(false));
+    // SET_CONFIGURATION: configure once, not on every poll after.
+    assert!(c.update(true));
+    assert!(c.is_configured());
+    assert!(!c.update(true));
+    assert!(!c.update(true));
+    // A bus reset drops to Default; the next SET_CONFIGURATION configures again.
+    assert!(!c.update(false));
+    assert!(!c.is_configured());
+    assert!(c.update(true));
+}
+
+#[test]
+fn the_byte_ring_keeps_order_holds_n_minus_one_and_wraps() {
+    let r = SpscRing::<8>::new();
+    assert!(r.is_empty());
+    assert_eq!(r.pop(), None);
+    for round in 0..5u8 {
+        // Full at 7 bytes: the eighth is refused (a UART overrun drops it) and nothing is
+        // overwritten.
+        for i in 0..7 {
+            assert!(r.push(round * 10 + i), "round {round}: byte {i}");
+        }
+        assert!(!r.push(0xEE));
+        assert!(!r.is_empty());
+        for i in 0..7 {
+            assert_eq!(r.pop(), Some(round * 10 + i), "round {round}");
+        }
+        assert_eq!(r.pop(), None);
+        assert!(r.is_empty());
+        // Start the next round at another index so the indices wrap.
+        assert!(r.push(1));
+        assert_eq!(r.pop(), Some(1));
+    }
+}
+
+#[test]
+fn the_byte_ring_moves_every_byte_once_between_two_threads() {
+    // One producer (the interrupt handler's side) and one consumer (thread mode) running at
+    // the same time: every byte arrives, in order, none twice.
+    static RING: SpscRing<16> = SpscRing::new();
+    const COUNT: u32 = 200_000;
+    let producer = std::thread::spawn(|| {
+        for i in 0..COUNT {
+            while !RING.push(i as u8) {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let mut next = 0u32;
+    while next < COUNT {
+        if let Some(b) = RING.pop() {
+            assert_eq!(b, next as u8, "byte {next}");
+            next += 1;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    producer.join().unwrap();
+    assert!(RING.is_empty());
+}

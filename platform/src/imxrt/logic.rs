@@ -1,9 +1,13 @@
 //! The board's arithmetic and decisions, free of registers: the clock's tick extension, SD
 //! card facts (CSD capacity, R2 response layout, SPI clock choice per command), the uSDHC
-//! clock dividers and the activity LED's blink pattern.
+//! clock dividers, the activity LED's blink pattern, when to configure the USB controller's
+//! endpoints, and the UART's interrupt-to-thread byte ring.
 //!
 //! This file uses nothing but `core`, so the host tests include it as it is
 //! (`platform/tests/imxrt_logic.rs`) while the board module compiles only for the MCU.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Microsecond ticks of the GPT clock to nanoseconds.
 pub const NANOS_PER_TICK: u64 = 1_000;
@@ -145,5 +149,92 @@ pub fn led_lit(now_ms: u64, last_access_ms: Option<u64>) -> bool {
             (now_ms / HALF_PERIOD_MS).is_multiple_of(2)
         }
         _ => false,
+    }
+}
+
+/// When to call imxrt-usbd's `BusAdapter::configure`: once each time the device enters the
+/// Configured state (after SET_CONFIGURATION, and again after a bus reset and a new
+/// SET_CONFIGURATION), never while it stays there.
+#[derive(Debug, Default)]
+pub struct ConfigureOnEntry {
+    configured: bool,
+}
+
+impl ConfigureOnEntry {
+    /// Note whether the device is Configured after a poll; true when the endpoints must be
+    /// configured now.
+    pub fn update(&mut self, configured: bool) -> bool {
+        let entered = configured && !self.configured;
+        self.configured = configured;
+        entered
+    }
+
+    /// Whether the device was Configured at the last [`update`](Self::update).
+    pub fn is_configured(&self) -> bool {
+        self.configured
+    }
+}
+
+/// A single-producer, single-consumer byte ring holding up to `N - 1` bytes: one side is an
+/// interrupt handler, the other thread mode, coordinated by atomic indices. The UART's
+/// receive and transmit queues.
+pub struct SpscRing<const N: usize> {
+    buf: UnsafeCell<[u8; N]>,
+    /// Next slot to write (producer only).
+    head: AtomicUsize,
+    /// Next slot to read (consumer only).
+    tail: AtomicUsize,
+}
+
+// SAFETY: the producer writes only the slot at `head` before publishing it with a release
+// store, the consumer reads only slots before `head` (acquire) and releases them by moving
+// `tail`; each index has one writer. Callers keep to one producer and one consumer.
+unsafe impl<const N: usize> Sync for SpscRing<N> {}
+
+impl<const N: usize> SpscRing<N> {
+    /// An empty ring.
+    pub const fn new() -> Self {
+        SpscRing {
+            buf: UnsafeCell::new([0; N]),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+        }
+    }
+
+    /// Producer: append `b`; false when full.
+    pub fn push(&self, b: u8) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        let next = (head + 1) % N;
+        if next == self.tail.load(Ordering::Acquire) {
+            return false;
+        }
+        // SAFETY: slot `head` is outside the consumer's range until `head` moves past it.
+        unsafe { (*self.buf.get())[head] = b };
+        self.head.store(next, Ordering::Release);
+        true
+    }
+
+    /// Consumer: take the oldest byte.
+    pub fn pop(&self) -> Option<u8> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail == self.head.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: slot `tail` was published by the producer and is not rewritten until
+        // `tail` moves past it.
+        let b = unsafe { (*self.buf.get())[tail] };
+        self.tail.store((tail + 1) % N, Ordering::Release);
+        Some(b)
+    }
+
+    /// Whether no byte is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
+    }
+}
+
+impl<const N: usize> Default for SpscRing<N> {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -6,75 +6,20 @@
 //! 1 KiB ring into the transmit FIFO. Each ring has one producer and one consumer (the handler
 //! and thread mode), coordinated by atomic indices.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use imxrt_hal as hal;
 use imxrt_ral as ral;
 
+use super::logic::SpscRing;
 use super::machine::{self, Event};
 use crate::coroutine;
 
 /// The console's baud rate.
 pub const BAUD: u32 = 115_200;
 
-/// A single-producer, single-consumer byte ring.
-struct Ring<const N: usize> {
-    buf: UnsafeCell<[u8; N]>,
-    /// Next slot to write (producer only).
-    head: AtomicUsize,
-    /// Next slot to read (consumer only).
-    tail: AtomicUsize,
-}
-
-// SAFETY: the producer writes only the slot at `head` before publishing it with a release
-// store, the consumer reads only slots before `head` (acquire) and releases them by moving
-// `tail`; each index has one writer (see the module docs for who produces and consumes).
-unsafe impl<const N: usize> Sync for Ring<N> {}
-
-impl<const N: usize> Ring<N> {
-    const fn new() -> Self {
-        Ring {
-            buf: UnsafeCell::new([0; N]),
-            head: AtomicUsize::new(0),
-            tail: AtomicUsize::new(0),
-        }
-    }
-
-    /// Producer: append `b`; false when full.
-    fn push(&self, b: u8) -> bool {
-        let head = self.head.load(Ordering::Relaxed);
-        let next = (head + 1) % N;
-        if next == self.tail.load(Ordering::Acquire) {
-            return false;
-        }
-        // SAFETY: slot `head` is outside the consumer's range until `head` moves past it.
-        unsafe { (*self.buf.get())[head] = b };
-        self.head.store(next, Ordering::Release);
-        true
-    }
-
-    /// Consumer: take the oldest byte.
-    fn pop(&self) -> Option<u8> {
-        let tail = self.tail.load(Ordering::Relaxed);
-        if tail == self.head.load(Ordering::Acquire) {
-            return None;
-        }
-        // SAFETY: slot `tail` was published by the producer and is not rewritten until
-        // `tail` moves past it.
-        let b = unsafe { (*self.buf.get())[tail] };
-        self.tail.store((tail + 1) % N, Ordering::Release);
-        Some(b)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
-    }
-}
-
-static RX: Ring<256> = Ring::new();
-static TX: Ring<1024> = Ring::new();
+static RX: SpscRing<256> = SpscRing::new();
+static TX: SpscRing<1024> = SpscRing::new();
 
 const CTRL_TIE: u32 = 1 << 23;
 const CTRL_RIE: u32 = 1 << 21;

@@ -13,6 +13,7 @@ use imxrt_usbd::{BusAdapter, EndpointMemory, EndpointState, Speed};
 use usb_device::bus::UsbBusAllocator;
 use usb_device::device::{UsbDevice, UsbDeviceState};
 
+use super::logic::ConfigureOnEntry;
 use super::machine::{self, Event};
 
 /// The bus type the USB functions are built on.
@@ -44,21 +45,22 @@ pub(crate) fn bus(instances: imxrt_usbd::Instances<1>) -> &'static UsbBusAllocat
 /// requires before class traffic. Call [`Configured::update`] after every poll.
 #[derive(Debug, Default)]
 pub struct Configured {
-    configured: bool,
+    state: ConfigureOnEntry,
 }
 
 impl Configured {
-    /// Track `device`'s state; configure the bus on the transition to Configured.
+    /// Track `device`'s state; configure the bus on each entry to Configured.
     pub fn update(&mut self, device: &UsbDevice<'_, Bus>) {
-        let now = device.state() == UsbDeviceState::Configured;
-        if now && !self.configured {
+        if self
+            .state
+            .update(device.state() == UsbDeviceState::Configured)
+        {
             device.bus().configure();
         }
-        self.configured = now;
     }
 
     /// Whether the host has configured the device.
     pub fn is_configured(&self) -> bool {
-        self.configured
+        self.state.is_configured()
     }
 }

@@ -151,21 +151,8 @@ fn main() -> ! {
     ));
     // A saved configuration that passed validation but still cannot start (its devices are
     // checked before the controller is taken) must not cost the USB console either.
-    let (run, started) = match gadgets.start(run.clone()) {
-        Err(e) if run != defaults => {
-            log(
-                &uart,
-                &format!("the saved configuration did not start: {e}"),
-            );
-            log(
-                &uart,
-                "starting the built-in gadget instead (config shows the saved configuration)",
-            );
-            let started = gadgets.start(defaults.clone());
-            (defaults.clone(), started)
-        }
-        started => (run, started),
-    };
+    let (run, started) =
+        lunbox::boot::start_or_builtin(&gadgets, run, &defaults, |line| log(&uart, line));
     match started {
         Ok(()) => log(
             &uart,
