@@ -563,6 +563,44 @@ fn a_refused_spec_leaves_the_one_bus_for_the_next() {
 }
 
 #[test]
+fn two_luns_share_a_device_only_when_both_are_read_only() {
+    let (out, _) = session(&[
+        "lun add 1 ram0",
+        "lun add 1 ram0 ro",
+        "lun ro 0",
+        "lun add 1 ram0 ro",
+        "lun rw 1",
+        "lun rw 0",
+        "lun add 1 ram1",
+        "lun rw 0",
+        "lun",
+    ]);
+    let refusals: Vec<&str> = out.lines().filter(|l| l.starts_with("error:")).collect();
+    let refused = |lun| {
+        alloc::format!(
+            "error: LUN {lun} exports ram0 too: export it once, or make both read-only (ro)"
+        )
+    };
+    assert_eq!(
+        refusals,
+        [refused(0), refused(0), refused(0), refused(1)],
+        "{out}"
+    );
+    // Both read-only: allowed; back to one writable LUN each at the end.
+    let lun1: Vec<&str> = out.lines().filter(|l| l.starts_with("1 ")).collect();
+    assert!(
+        lun1.iter().any(|l| l.contains("ram0") && l.contains("ro")),
+        "{out}"
+    );
+    let last = out.rsplit("lunbox> lun\n").next().unwrap();
+    assert!(
+        last.contains("0    ram0") && last.contains("1    ram1"),
+        "{out}"
+    );
+    assert!(!last.contains(" ro,"), "{out}");
+}
+
+#[test]
 fn an_empty_card_slot_shows_as_empty_and_can_be_swapped() {
     let (out, _) = session(&[
         "lun add 1 slot0",

@@ -655,7 +655,8 @@ fn shell_commands_on_stdin() {
     let dir = std::env::temp_dir().join(format!("lunbox-shell-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = "help\nhelp lun\nversion\nlun\nlun ro 1\nlun\nlun rw 1\nlun eject 1\nlun\nlun insert 1\n\
-                  lun add 1 img0.0 ro\nlun\nlun remove 1\nlun add 1 ram0\nlun 7 eject\nlun eject 9\n\
+                  lun add 1 img0.0 ro\nlun ro 0\nlun add 1 img0.0 ro\nlun\nlun rw 0\nlun remove 1\nlun rw 0\n\
+                  lun add 1 img0 ro\nlun add 1 ram0\nlun 7 eject\nlun eject 9\n\
                   devinfo\npart img0\npart nosuch\nls img0.0\nls img0.0 /NODIR\ncat img0.0 README.TXT\n\
                   cat img0.0 MISSING.TXT\nthreads\nthreads -t\nfrobnicate\nhelp nosuch\n\
                   usbgadget -s\nusbgadget -S ram0()ro -a\nlun\nusbgadget -d\nlun\nusbgadget -S nosuch\n\
@@ -687,6 +688,11 @@ fn shell_commands_on_stdin() {
         "1    ram0           2.0 MiB       ro,removable",
         "1    (none)         -             removable",
         "1    img0.0         63.0 MiB      ro,removable",
+        // A disk and its partition on two LUNs only when both are read-only.
+        "error: LUN 0 exports img0, which shares blocks with img0.0: export it once, or make \
+         both read-only (ro)",
+        "error: LUN 1 exports img0.0, which shares blocks with img0: export it once",
+        "error: LUN 0 exports img0 too: export it once",
         "error: wrong arguments",
         "error: '9' is not a LUN number: use 0 to 1",
         "img0.0         63.0 MiB",

@@ -51,4 +51,4 @@ pub use store::{
     Store, TornTail, Written, boot, load, load_saved, save, scan,
 };
 pub use text::{Expected, ParseError, format_list, parse, parse_bytes, parse_list};
-pub use validate::{MAX_NAME, MAX_STRING_UNITS, ValidationError, validate};
+pub use validate::{MAX_NAME, MAX_STRING_UNITS, ValidationError, overlap, validate};

@@ -428,8 +428,10 @@ fn check(config: &Config, known: &dyn Fn(&str) -> bool) -> Result<(), Vec<Valida
     }
 }
 
-/// Same device, or a disk and one of its partitions.
-fn overlap(a: &str, b: &str) -> bool {
+/// Whether devices `a` and `b` share blocks: the same device, or a disk and one of its
+/// partitions (`sd0` and `sd0.1`). Aliases are not resolved. Two LUNs on overlapping devices
+/// are allowed only when both are read-only.
+pub fn overlap(a: &str, b: &str) -> bool {
     fn disk(d: &str) -> &str {
         d.split_once('.').map_or(d, |(disk, _)| disk)
     }

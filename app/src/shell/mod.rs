@@ -486,9 +486,17 @@ fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, St
         ["ro", n] => c
             .set_read_only(lun_number(ctx, n)?, true)
             .map_err(|e| e.to_string()),
-        ["rw", n] => c
-            .set_read_only(lun_number(ctx, n)?, false)
-            .map_err(|e| e.to_string()),
+        ["rw", n] => {
+            let lun = lun_number(ctx, n)?;
+            let name = c
+                .list()
+                .into_iter()
+                .find(|l| l.lun == lun)
+                .map(|l| l.name)
+                .unwrap_or_default();
+            shared_writable(c, lun, &name, false)?;
+            c.set_read_only(lun, false).map_err(|e| e.to_string())
+        }
         _ => {
             return help_one(ctx, "lun")
                 .map(|h| format!("wrong arguments\n{h}"))
@@ -499,6 +507,31 @@ fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, St
     luns(ctx)
 }
 
+/// Refuse LUN `lun` exporting `dev` (read-only if `ro`) when another LUN exports the same
+/// blocks (the device, its disk or one of its partitions) and either is writable: two
+/// writable views of the same blocks corrupt a file system the host mounts from both. The
+/// configuration's rule (`ValidationError::Overlap`) for changes made while the host is
+/// attached.
+fn shared_writable(c: &UmsControl, lun: usize, dev: &str, ro: bool) -> Result<(), String> {
+    match c.list().into_iter().find(|l| {
+        l.lun != lun
+            && !l.name.is_empty()
+            && !(ro && l.read_only)
+            && lunbox_config::overlap(&l.name, dev)
+    }) {
+        Some(other) if other.name == dev => Err(format!(
+            "LUN {} exports {dev} too: export it once, or make both read-only (ro)",
+            other.lun
+        )),
+        Some(other) => Err(format!(
+            "LUN {} exports {}, which shares blocks with {dev}: export it once, or make both \
+             read-only (ro)",
+            other.lun, other.name
+        )),
+        None => Ok(()),
+    }
+}
+
 fn add<B: Board + 'static>(
     ctx: &Context<B>,
     lun: usize,
@@ -506,6 +539,7 @@ fn add<B: Board + 'static>(
     ro: bool,
     force: bool,
 ) -> Result<(), String> {
+    shared_writable(&ctx.control()?, lun, dev, ro)?;
     let device = ctx
         .registry
         .borrow()
