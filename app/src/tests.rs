@@ -573,6 +573,12 @@ fn two_luns_share_a_device_only_when_both_are_read_only() {
         "lun rw 0",
         "lun add 1 ram1",
         "lun rw 0",
+        // An ejected medium does not come back beside a writable copy.
+        "lun eject 0",
+        "lun add 1 ram0",
+        "lun insert 0",
+        "lun add 1 ram1",
+        "lun insert 0",
         "lun",
     ]);
     let refusals: Vec<&str> = out.lines().filter(|l| l.starts_with("error:")).collect();
@@ -583,7 +589,7 @@ fn two_luns_share_a_device_only_when_both_are_read_only() {
     };
     assert_eq!(
         refusals,
-        [refused(0), refused(0), refused(0), refused(1)],
+        [refused(0), refused(0), refused(0), refused(1), refused(1)],
         "{out}"
     );
     // Both read-only: allowed; back to one writable LUN each at the end.

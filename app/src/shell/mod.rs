@@ -482,7 +482,13 @@ fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, St
         ["eject", n] => c
             .eject(lun_number(ctx, n)?, force)
             .map_err(|e| e.to_string()),
-        ["insert", n] => c.load(lun_number(ctx, n)?).map_err(|e| e.to_string()),
+        ["insert", n] => {
+            let lun = lun_number(ctx, n)?;
+            if let Some(l) = c.list().into_iter().find(|l| l.lun == lun) {
+                shared_writable(c, lun, &l.ejected, l.read_only)?;
+            }
+            c.load(lun).map_err(|e| e.to_string())
+        }
         ["ro", n] => c
             .set_read_only(lun_number(ctx, n)?, true)
             .map_err(|e| e.to_string()),
@@ -513,10 +519,14 @@ fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, St
 /// configuration's rule (`ValidationError::Overlap`) for changes made while the host is
 /// attached.
 fn shared_writable(c: &UmsControl, lun: usize, dev: &str, ro: bool) -> Result<(), String> {
+    if dev.is_empty() {
+        return Ok(());
+    }
     match c.list().into_iter().find(|l| {
+        let both_read_only = ro && l.read_only;
         l.lun != lun
             && !l.name.is_empty()
-            && !(ro && l.read_only)
+            && !both_read_only
             && lunbox_config::overlap(&l.name, dev)
     }) {
         Some(other) if other.name == dev => Err(format!(

@@ -102,6 +102,8 @@ pub struct LunInfo {
     /// Name of the device exported; empty when none is (ejected, removed). A device without a
     /// medium (an empty card slot) keeps its name, with `present` false.
     pub name: String,
+    /// Name of the ejected medium a LOAD (`load`) would put back; empty when there is none.
+    pub ejected: String,
     /// Whether a medium is present: a device, holding a medium.
     pub present: bool,
     /// Size in blocks (0 without a medium).
@@ -197,6 +199,10 @@ impl UmsControl {
                 (
                     l.backend.clone(),
                     l.name.clone(),
+                    l.ejected
+                        .as_ref()
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_default(),
                     l.read_only,
                     l.removable,
                     l.prevent,
@@ -206,31 +212,34 @@ impl UmsControl {
         snapshot
             .into_iter()
             .enumerate()
-            .map(|(i, (backend, name, read_only, removable, prevented))| {
-                let (present, blocks, block_size, dev_ro) = match &backend {
-                    Some(d) => {
-                        let d = d.lock();
-                        let present = d.media_present();
-                        let blocks = if present { d.num_blocks() } else { 0 };
-                        (present, blocks, d.block_size(), d.is_read_only())
+            .map(
+                |(i, (backend, name, ejected, read_only, removable, prevented))| {
+                    let (present, blocks, block_size, dev_ro) = match &backend {
+                        Some(d) => {
+                            let d = d.lock();
+                            let present = d.media_present();
+                            let blocks = if present { d.num_blocks() } else { 0 };
+                            (present, blocks, d.block_size(), d.is_read_only())
+                        }
+                        None => (false, 0, lunbox_storage::BLOCK_SIZE, false),
+                    };
+                    LunInfo {
+                        lun: i,
+                        name: if backend.is_some() {
+                            name
+                        } else {
+                            String::new()
+                        },
+                        ejected,
+                        present,
+                        blocks,
+                        block_size,
+                        read_only: read_only || dev_ro,
+                        removable,
+                        prevented,
                     }
-                    None => (false, 0, lunbox_storage::BLOCK_SIZE, false),
-                };
-                LunInfo {
-                    lun: i,
-                    name: if backend.is_some() {
-                        name
-                    } else {
-                        String::new()
-                    },
-                    present,
-                    blocks,
-                    block_size,
-                    read_only: read_only || dev_ro,
-                    removable,
-                    prevented,
-                }
-            })
+                },
+            )
             .collect()
     }
 
