@@ -51,10 +51,12 @@ for round in 1 2; do
     check_pattern "p$round"
 done
 
-# detach_during OP [console]: start a long O_DIRECT dd on LUN 1 and detach while it runs,
-# with usbip detach (the host closes the connection) or lunbox's console (lunbox closes it).
-detach_during() {
-    local op=$1 how=${2:-usbip} pid rc=0 t0
+# cut_during OP WHAT CUT...: start a long O_DIRECT dd on LUN 1 (OP write or read), run the
+# command CUT while it runs, and check that the dd fails, the disks go, lunbox keeps running,
+# and after a new attach the data is intact and can be written. WHAT names the cut in messages.
+cut_during() {
+    local op=$1 what=$2 pid rc=0 t0
+    shift 2
     if [ "$op" = write ]; then
         # 8–256 MiB (long enough to be cut at any speed); the pattern at 1–5 MiB stays intact.
         dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
@@ -64,84 +66,61 @@ detach_during() {
     pid=$!
     sleep 1.5
     kill -0 "$pid" 2>/dev/null || fail "the dd $op ended within 1.5 s; too fast to interrupt ($(tail -n 1 /tmp/dd.err))"
-    local p
-    if [ "$how" = console ]; then
-        say "console detach while dd ${op}s"
-        lb_cmd detach
-    else
-        say "usbip detach while dd ${op}s"
-        for p in $(used_ports); do must "usbip detach -p $p (dd $op running)" usbip detach -p "$p"; done
-    fi
+    say "$what while dd ${op}s"
+    "$@"
     t0=$(now)
     while kill -0 "$pid" 2>/dev/null; do
         if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 60) }'; then
-            fail "dd $op still running 60 s after the detach"
+            fail "dd $op still running 60 s after: $what"
         fi
         sleep 0.2
     done
     wait "$pid" || rc=$?
-    [ $rc -ne 0 ] || fail "dd $op completed although the device was detached mid-transfer ($(tail -n 1 /tmp/dd.err))"
-    ok "dd $op failed after the detach (exit $rc: $(tail -n 1 /tmp/dd.err))"
-    wait_for 30 "disks gone after the detach" no_luns
-    lunbox_ok
-    attach 2
-    check_pattern
-    write_pattern "p_$op"
-    check_pattern
-}
-detach_during write
-detach_during read
-detach_during write console
-
-# kill_client_during OP: the USB/IP client killed mid-transfer. `usbip attach` hands its TCP
-# connection to the kernel (vhci-hcd) and exits, so what can die on the host side is that
-# connection: vhci attaches through socat, a relay from 127.0.0.1:$RELAY_PORT to lunbox, and
-# the relay gets SIGKILL while a dd runs. Both ends lose the connection at once, without a
-# detach, as when the host crashes or the network goes. The kernel must drop the device,
-# lunbox must keep running and take the next attach, and the data must be intact.
-RELAY_PORT=3250
-kill_client_during() {
-    local op=$1 relay pid rc=0 t0
-    detach
-    socat TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,reuseaddr,nodelay TCP:127.0.0.1:3240,nodelay 2>/tmp/socat.err &
-    relay=$!
-    wait_for 10 "the relay listening on $RELAY_PORT" sh -c "netstat -ltn | grep -q ':$RELAY_PORT '"
-    must "usbip attach through the relay" usbip --tcp-port $RELAY_PORT attach -r 127.0.0.1 -b "$BUSID"
-    wait_for 60 "2 LUNs through the relay" luns_ready 2
-    DEV0=$(lun_dev 0) DEV1=$(lun_dev 1)
-    check_pattern
-    if [ "$op" = write ]; then
-        dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc 2>/tmp/dd.err &
-    else
-        dd if="/dev/$DEV1" of=/dev/null bs=1M count=256 iflag=direct 2>/tmp/dd.err &
-    fi
-    pid=$!
-    sleep 1.5
-    kill -0 "$pid" 2>/dev/null || fail "the dd $op ended within 1.5 s; too fast to interrupt ($(tail -n 1 /tmp/dd.err))"
-    say "the USB/IP client's connection killed (kill -9 of the relay) while dd ${op}s"
-    kill -9 "$relay"
-    wait "$relay" 2>/dev/null || true
-    t0=$(now)
-    while kill -0 "$pid" 2>/dev/null; do
-        if awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 60) }'; then
-            fail "dd $op still running 60 s after the client was killed"
-        fi
-        sleep 0.2
-    done
-    wait "$pid" || rc=$?
-    [ $rc -ne 0 ] || fail "dd $op completed although the client was killed mid-transfer ($(tail -n 1 /tmp/dd.err))"
-    ok "dd $op failed after the kill (exit $rc: $(tail -n 1 /tmp/dd.err))"
-    wait_for 30 "disks gone after the kill" no_luns
+    [ $rc -ne 0 ] || fail "dd $op completed although the transfer was cut ($what; $(tail -n 1 /tmp/dd.err))"
+    ok "dd $op failed after: $what (exit $rc: $(tail -n 1 /tmp/dd.err))"
+    wait_for 30 "disks gone after: $what" no_luns
     wait_for 15 "vhci port freed" sh -c '[ -z "$(usbip port 2>/dev/null | grep "Port in Use")" ]'
     ok "the kernel dropped the device and freed the vhci port"
     lunbox_ok
     attach 2
     check_pattern
-    write_pattern "p_kill_$op"
+    write_pattern "p_${op}_$(echo "$what" | tr -c 'a-z0-9\n' _)"
     check_pattern
 }
-kill_client_during write
-kill_client_during read
+usbip_detach_all() {
+    local p
+    for p in $(used_ports); do must "usbip detach -p $p (dd running)" usbip detach -p "$p"; done
+}
+# The host closes the connection (usbip detach), or lunbox does (the console's detach).
+cut_during write "usbip detach" usbip_detach_all
+cut_during read "usbip detach" usbip_detach_all
+cut_during write "the console's detach" lb_cmd detach
+
+# The USB/IP client killed mid-transfer. `usbip attach` hands its TCP connection to the
+# kernel (vhci-hcd) and exits, so what can die on the host side is that connection: vhci
+# attaches through socat, a relay from 127.0.0.1:$RELAY_PORT to lunbox, and the relay gets
+# SIGKILL while a dd runs. Both ends lose the connection at once, without a detach, as when
+# the host crashes or the network goes. The kernel must drop the device, lunbox must keep
+# running and take the next attach, and the data must be intact.
+RELAY_PORT=3250
+attach_through_relay() {
+    detach
+    socat TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,reuseaddr,nodelay TCP:127.0.0.1:3240,nodelay 2>/tmp/socat.err &
+    RELAY=$!
+    wait_for 10 "the relay listening on $RELAY_PORT" sh -c "netstat -ltn | grep -q ':$RELAY_PORT '"
+    must "usbip attach through the relay" usbip --tcp-port $RELAY_PORT attach -r 127.0.0.1 -b "$BUSID"
+    wait_for 60 "2 LUNs through the relay" luns_ready 2
+    DEV0=$(lun_dev 0) DEV1=$(lun_dev 1)
+    check_pattern
+}
+kill_relay() {
+    kill -9 "$RELAY"
+    wait "$RELAY" 2>/dev/null || true
+}
+for op in write read; do
+    attach_through_relay
+    cut_during "$op" "the USB/IP client's connection killed (kill -9 of the relay)" kill_relay
+done
 
 say "resets from the host"
 # sg_reset -d: SCSI device reset = usb-storage's Bulk-Only Mass Storage Reset + CLEAR_FEATURE
