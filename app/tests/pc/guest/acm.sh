@@ -20,8 +20,7 @@ acm_cmd() {
     local size
     size=$(stat -c %s /tmp/acm.out)
     printf '%s\r' "$1" >&4
-    local i
-    for i in $(seq 75); do
+    for _ in $(seq 75); do
         tail -c +"$((size + 1))" /tmp/acm.out | tr -d '\r' | grep -qE "$2" && break
         sleep 0.2
     done

@@ -125,16 +125,13 @@ done
 
 say "dfu-util -D of a 16 MiB image to lunbox's ram0 target"
 head -c $((16 << 20)) /dev/urandom >/tmp/dfu16.bin
-DFU=0
-for i in 1; do # one run: 16 MiB in 4 KiB control transfers, ~10 s or more under TCG
-    t0=$(date +%s%N)
-    must "dfu-util -a ram0 -D (16 MiB)" dfu-util -a ram0 -D /tmp/dfu16.bin
-    t1=$(date +%s%N)
-    k=$(awk -v n=$((16 << 20)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / 1000 / (ns / 1e9) }')
-    printf '  %-30s run %d: %6s KB/s (%.1f s, dfu-util start and manifestation included)\n' \
-        "dfu-util -D ram0" "$i" "$k" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')"
-    DFU=$(max "$DFU" "$k")
-done
+# One run: 16 MiB in 4 KiB control transfers.
+t0=$(date +%s%N)
+must "dfu-util -a ram0 -D (16 MiB)" dfu-util -a ram0 -D /tmp/dfu16.bin
+t1=$(date +%s%N)
+DFU=$(awk -v n=$((16 << 20)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / 1000 / (ns / 1e9) }')
+printf '  %-30s %6s KB/s (%.1f s, dfu-util start and manifestation included)\n' \
+    "dfu-util -D ram0" "$DFU" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')"
 must "the DFU image landed on the RAM LUN" dd if="/dev/$DEV1" of=/tmp/dfu16.back bs=1M count=16 iflag=direct status=none
 expect_eq "sha256 of the DFU image read through mass storage" "$(sha /tmp/dfu16.bin)" "$(sha /tmp/dfu16.back)"
 rm -f /tmp/dfu16.bin /tmp/dfu16.back
@@ -194,7 +191,7 @@ wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0
 must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo
 exec 4<>/dev/ttyACM0
 sleep 0.5
-while IFS= read -r -t 1 -d '>' -u 4 junk; do :; done # the greeting
+while IFS= read -r -t 1 -d '>' -u 4 _; do :; done # the greeting
 rm -f /tmp/lat.*
 acm_latency /dev/ttyACM0 200 >/tmp/lat.idle || fail "console latency probe (idle) failed"
 W0S=() WCS=() P99S=() CPU0='' CPU1=''

@@ -24,6 +24,8 @@ diagnostics() {
             tail -n 15 "$LB/acm.log" | tr -d '\r' | indent
         fi
     fi
+    echo "--- TCP sockets:"
+    netstat -tan 2>&1 | indent
     echo "--- usbip port:"
     usbip port 2>&1 | indent
     echo "--- lsblk:"
@@ -162,7 +164,7 @@ lb_stop() {
     if [ -n "${ACM_READER:-}" ]; then
         kill "$ACM_READER" 2>/dev/null
         exec 5>&-
-        ACM_READER= LB_CONSOLE=
+        ACM_READER='' LB_CONSOLE=''
     fi
     lb_alive || return 0
     echo exit >&3 || true

@@ -11,8 +11,12 @@ source /pc/lib.sh
 set -u
 
 MiB=256
-lb_start --ram-mib 300
-attach 2
+# Its own port: a scenario before it (bench's f_mass_storage over usbipd on 3240) may leave
+# that one's connection closing.
+PROFILE_PORT=3242
+lb_start --ram-mib 300 --listen 127.0.0.1:$PROFILE_PORT
+must "usbip --tcp-port $PROFILE_PORT attach -r 127.0.0.1 -b $BUSID" usbip --tcp-port $PROFILE_PORT attach -r 127.0.0.1 -b "$BUSID"
+wait_for 60 "2 LUN block devices after attach" luns_ready 2
 DEV1=$(lun_dev 1)
 kb=$(cat "/sys/block/$DEV1/queue/max_sectors_kb")
 per_mib=$(((1024 + kb - 1) / kb)) # SCSI commands per 1 MiB dd block (120 KiB: 8 and a 64 KiB one)
@@ -20,12 +24,12 @@ echo "  LUN 1: /dev/$DEV1; the kernel splits each 1 MiB dd block into $per_mib S
 must "first write of the RAM LUN (lunbox's memory is mapped on first touch)" \
     dd if=/dev/zero of="/dev/$DEV1" bs=1M count=$MiB oflag=direct conv=notrunc
 
-# dd_cmd DIRECTION COUNT: the dd command line for COUNT MiB.
-dd_cmd() {
+# dd_run DIRECTION COUNT: dd COUNT MiB to or from LUN 1.
+dd_run() {
     if [ "$1" = write ]; then
-        echo "dd if=/dev/zero of=/dev/$DEV1 bs=1M count=$2 oflag=direct conv=notrunc"
+        dd if=/dev/zero of="/dev/$DEV1" bs=1M count="$2" oflag=direct conv=notrunc
     else
-        echo "dd if=/dev/$DEV1 of=/dev/null bs=1M count=$2 iflag=direct"
+        dd if="/dev/$DEV1" of=/dev/null bs=1M count="$2" iflag=direct
     fi
 }
 # lunbox's user and system CPU ticks.
@@ -51,7 +55,7 @@ for dir in write read; do
     read -r i0 c0 <<<"$(cpu_ticks)"
     read -r u0 s0 <<<"$(lb_ticks)"
     t0=$(now)
-    must "dd ($dir)" $(dd_cmd $dir $MiB)
+    must "dd ($dir)" dd_run "$dir" "$MiB"
     t1=$(now)
     read -r u1 s1 <<<"$(lb_ticks)"
     read -r i1 c1 <<<"$(cpu_ticks)"
@@ -67,7 +71,7 @@ for dir in write read; do
         }'
 
     say "$dir: perf record -a -g for 4 s"
-    $(dd_cmd $dir $MiB) 2>/dev/null &
+    dd_run "$dir" "$MiB" 2>/dev/null &
     ddpid=$!
     sleep 1
     perf record -a -g -F 999 -o "/tmp/perf.$dir" -- sleep 4 >/tmp/perf.log 2>&1 ||
@@ -85,7 +89,7 @@ for dir in write read; do
     strace -c -p "$LB_PID" -o "/tmp/strace.$dir" 2>/dev/null &
     spid=$!
     sleep 0.5
-    must "dd ($dir) under strace" $(dd_cmd $dir 64)
+    must "dd ($dir) under strace" dd_run "$dir" 64
     kill -INT "$spid"
     wait "$spid" 2>/dev/null
     n=$((64 * per_mib))
@@ -97,7 +101,7 @@ done
 if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo; then
     exec 4<>/dev/ttyACM0
     sleep 0.5
-    while IFS= read -r -t 1 -d '>' -u 4 junk; do :; done # the greeting
+    while IFS= read -r -t 1 -d '>' -u 4 _; do :; done # the greeting
     n=500
     say "console: $n commands idle"
     read -r u0 s0 <<<"$(lb_ticks)"

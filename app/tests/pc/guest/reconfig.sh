@@ -168,6 +168,7 @@ ok "the kernel dropped the old device"
 wait_for 15 "vhci port freed" sh -c '[ -z "$(usbip port 2>/dev/null | grep "Port in Use")" ]'
 kill "$ACM_READER" 2>/dev/null
 exec 5>&-
+# shellcheck disable=SC2034 # lib.sh's lb_cmd reads LB_CONSOLE
 ACM_READER='' LB_CONSOLE=''
 attach 3
 expect_eq "LUN 2 (new) size: the FAT partition's" "$part_bytes" "$(blockdev --getsize64 "/dev/$DEV2")"
