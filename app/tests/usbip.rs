@@ -689,10 +689,9 @@ fn shell_commands_on_stdin() {
         "1    (none)         -             removable",
         "1    img0.0         63.0 MiB      ro,removable",
         // A disk and its partition on two LUNs only when both are read-only.
-        "error: LUN 0 exports img0, which shares blocks with img0.0: export it once, or make \
-         both read-only (ro)",
-        "error: LUN 1 exports img0.0, which shares blocks with img0: export it once",
-        "error: LUN 0 exports img0 too: export it once",
+        "error: ums: LUNs 0 (img0) and 1 (img0.0) overlap: export it once, or make both \
+         read-only (ro)",
+        "error: ums: LUNs 0 and 1 both export img0: export it once",
         "error: wrong arguments",
         "error: '9' is not a LUN number: use 0 to 1",
         "img0.0         63.0 MiB",

@@ -522,22 +522,27 @@ fn shared_writable(c: &UmsControl, lun: usize, dev: &str, ro: bool) -> Result<()
     if dev.is_empty() {
         return Ok(());
     }
-    match c.list().into_iter().find(|l| {
+    let clash = c.list().into_iter().find(|l| {
         let both_read_only = ro && l.read_only;
         l.lun != lun
             && !l.name.is_empty()
             && !both_read_only
             && lunbox_config::overlap(&l.name, dev)
-    }) {
-        Some(other) if other.name == dev => Err(format!(
-            "LUN {} exports {dev} too: export it once, or make both read-only (ro)",
-            other.lun
-        )),
-        Some(other) => Err(format!(
-            "LUN {} exports {}, which shares blocks with {dev}: export it once, or make both \
-             read-only (ro)",
-            other.lun, other.name
-        )),
+    });
+    match clash {
+        Some(other) => {
+            let (mut first, mut second) = ((other.lun, other.name), (lun, String::from(dev)));
+            if first.0 > second.0 {
+                core::mem::swap(&mut first, &mut second);
+            }
+            Err(lunbox_config::ValidationError::Overlap {
+                first: first.0,
+                first_device: first.1,
+                second: second.0,
+                second_device: second.1,
+            }
+            .to_string())
+        }
         None => Ok(()),
     }
 }
