@@ -514,7 +514,8 @@ fn lun<B: Board + 'static>(ctx: &Context<B>, args: &[&str]) -> Result<String, St
 }
 
 /// Refuse LUN `lun` exporting `dev` (read-only if `ro`) when another LUN exports the same
-/// blocks (the device, its disk or one of its partitions) and either is writable: two
+/// blocks (the device, its disk or one of its partitions), or holds them ejected for a LOAD,
+/// and either is writable: two
 /// writable views of the same blocks corrupt a file system the host mounts from both. The
 /// configuration's rule (`ValidationError::Overlap`) for changes made while the host is
 /// attached.
@@ -522,16 +523,23 @@ fn shared_writable(c: &UmsControl, lun: usize, dev: &str, ro: bool) -> Result<()
     if dev.is_empty() {
         return Ok(());
     }
-    let clash = c.list().into_iter().find(|l| {
+    // Another LUN's medium, or the one it holds ejected: the host may load that one again
+    // (START STOP UNIT) without asking the console.
+    let clash = c.list().into_iter().find_map(|l| {
         let both_read_only = ro && l.read_only;
-        l.lun != lun
-            && !l.name.is_empty()
-            && !both_read_only
-            && lunbox_config::overlap(&l.name, dev)
+        [l.name, l.ejected]
+            .into_iter()
+            .find(|other| {
+                l.lun != lun
+                    && !other.is_empty()
+                    && !both_read_only
+                    && lunbox_config::overlap(other, dev)
+            })
+            .map(|other| (l.lun, other))
     });
     match clash {
         Some(other) => {
-            let (mut first, mut second) = ((other.lun, other.name), (lun, String::from(dev)));
+            let (mut first, mut second) = (other, (lun, String::from(dev)));
             if first.0 > second.0 {
                 core::mem::swap(&mut first, &mut second);
             }
