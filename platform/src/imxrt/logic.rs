@@ -177,8 +177,9 @@ impl ConfigureOnEntry {
 
 /// A single-producer, single-consumer byte ring holding up to `N - 1` bytes: one side is an
 /// interrupt handler, the other thread mode, coordinated by atomic indices. The UART's
-/// receive and transmit queues.
-pub struct SpscRing<const N: usize> {
+/// receive and transmit queues. Crate-private: it is sound only while one context pushes and
+/// one pops, which its users in this crate (`uart.rs`) keep to.
+pub(crate) struct SpscRing<const N: usize> {
     buf: UnsafeCell<[u8; N]>,
     /// Next slot to write (producer only).
     head: AtomicUsize,
@@ -188,12 +189,13 @@ pub struct SpscRing<const N: usize> {
 
 // SAFETY: the producer writes only the slot at `head` before publishing it with a release
 // store, the consumer reads only slots before `head` (acquire) and releases them by moving
-// `tail`; each index has one writer. Callers keep to one producer and one consumer.
+// `tail`; each index has one writer. The crate's callers keep to one producer and one
+// consumer (the type is crate-private for that reason).
 unsafe impl<const N: usize> Sync for SpscRing<N> {}
 
 impl<const N: usize> SpscRing<N> {
     /// An empty ring.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         SpscRing {
             buf: UnsafeCell::new([0; N]),
             head: AtomicUsize::new(0),
@@ -202,7 +204,7 @@ impl<const N: usize> SpscRing<N> {
     }
 
     /// Producer: append `b`; false when full.
-    pub fn push(&self, b: u8) -> bool {
+    pub(crate) fn push(&self, b: u8) -> bool {
         let head = self.head.load(Ordering::Relaxed);
         let next = (head + 1) % N;
         if next == self.tail.load(Ordering::Acquire) {
@@ -215,7 +217,7 @@ impl<const N: usize> SpscRing<N> {
     }
 
     /// Consumer: take the oldest byte.
-    pub fn pop(&self) -> Option<u8> {
+    pub(crate) fn pop(&self) -> Option<u8> {
         let tail = self.tail.load(Ordering::Relaxed);
         if tail == self.head.load(Ordering::Acquire) {
             return None;
@@ -228,7 +230,7 @@ impl<const N: usize> SpscRing<N> {
     }
 
     /// Whether no byte is waiting.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
     }
 }
