@@ -337,8 +337,12 @@ fn a_one_gadget_board_refuses_a_rebuild() {
     }
 }
 
-/// A one-gadget board with ram0 and ram1, as the boot code sees it before the console runs.
-fn boot_board() -> (Rc<FakeBoard>, Gadgets<FakeBoard>) {
+/// Boot a one-gadget board with ram0 and ram1 and start `run` through
+/// [`crate::boot::start_or_builtin`]: what ran, the outcome, what runs now, and the log.
+fn boot_start(
+    run: &Config,
+    defaults: &Config,
+) -> (Config, Result<(), String>, Option<Config>, Vec<String>) {
     let mut registry = Registry::new();
     for name in ["ram0", "ram1"] {
         registry
@@ -346,66 +350,51 @@ fn boot_board() -> (Rc<FakeBoard>, Gadgets<FakeBoard>) {
             .unwrap();
     }
     let usb_ready = Rc::new(Completion::new());
-    let board = Rc::new(FakeBoard::new(usb_ready.clone()));
     let gadgets = Gadgets::new(
-        board.clone(),
+        Rc::new(FakeBoard::new(usb_ready.clone())),
         Rc::new(RefCell::new(registry)),
         usb_ready,
         Rc::new(Completion::new()),
     );
-    (board, gadgets)
+    let mut log = Vec::new();
+    let (ran, started) = crate::boot::start_or_builtin(&gadgets, run.clone(), defaults, |l| {
+        log.push(String::from(l))
+    });
+    (ran, started, gadgets.spec(), log)
 }
 
 #[test]
 fn a_saved_configuration_that_cannot_start_gives_way_to_the_built_in_gadget() {
-    let defaults = Config {
-        ums: alloc::vec![Entry::new("ram0"), Entry::new("ram1")],
+    let luns = |names: &[&str]| Config {
+        ums: names.iter().map(|n| Entry::new(*n)).collect(),
         ..Config::default()
     };
+    let defaults = luns(&["ram0", "ram1"]);
     // Saved by a build with firmware slots; this board has none, so it cannot start.
     let saved = Config {
-        ums: alloc::vec![Entry::new("ram1")],
         dfu: alloc::vec![Entry::new("firmware")],
-        ..Config::default()
+        ..luns(&["ram1"])
     };
-    let (_board, gadgets) = boot_board();
-    let mut log = Vec::new();
-    let (ran, started) =
-        crate::boot::start_or_builtin(&gadgets, saved, &defaults, |l| log.push(String::from(l)));
+    let (ran, started, running, log) = boot_start(&saved, &defaults);
     assert_eq!(started, Ok(()));
     assert_eq!(ran, defaults, "the built-in gadget runs");
-    assert_eq!(gadgets.spec(), Some(defaults.clone()));
+    assert_eq!(running, Some(defaults.clone()));
     assert!(
         log[0].starts_with("the saved configuration did not start: "),
         "{log:?}"
     );
     assert!(log[1].contains("built-in gadget instead"), "{log:?}");
-    gadgets.stop().unwrap_or(());
 
     // One that can start runs as it is, with nothing logged.
-    let (_board, gadgets) = boot_board();
-    let good = Config {
-        ums: alloc::vec![Entry::new("ram1")],
-        ..Config::default()
-    };
-    let mut log = Vec::new();
-    let (ran, started) = crate::boot::start_or_builtin(&gadgets, good.clone(), &defaults, |l| {
-        log.push(String::from(l))
-    });
+    let good = luns(&["ram1"]);
+    let (ran, started, running, log) = boot_start(&good, &defaults);
     assert_eq!((ran, started), (good.clone(), Ok(())));
-    assert_eq!(gadgets.spec(), Some(good));
+    assert_eq!(running, Some(good));
     assert!(log.is_empty(), "{log:?}");
 
     // The built-in gadget failing is not tried twice.
-    let (_board, gadgets) = boot_board();
-    let broken = Config {
-        ums: alloc::vec![Entry::new("nosuchdisk")],
-        ..Config::default()
-    };
-    let mut log = Vec::new();
-    let (ran, started) = crate::boot::start_or_builtin(&gadgets, broken.clone(), &broken, |l| {
-        log.push(String::from(l))
-    });
+    let broken = luns(&["nosuchdisk"]);
+    let (ran, started, _, log) = boot_start(&broken, &broken);
     assert_eq!(ran, broken);
     assert!(started.is_err());
     assert!(log.is_empty(), "{log:?}");

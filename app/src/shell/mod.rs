@@ -525,18 +525,16 @@ fn shared_writable(c: &UmsControl, lun: usize, dev: &str, ro: bool) -> Result<()
     }
     // Another LUN's medium, or the one it holds ejected: the host may load that one again
     // (START STOP UNIT) without asking the console.
-    let clash = c.list().into_iter().find_map(|l| {
-        let both_read_only = ro && l.read_only;
-        [l.name, l.ejected]
-            .into_iter()
-            .find(|other| {
-                l.lun != lun
-                    && !other.is_empty()
-                    && !both_read_only
-                    && lunbox_config::overlap(other, dev)
-            })
-            .map(|other| (l.lun, other))
-    });
+    let clash = c
+        .list()
+        .into_iter()
+        .filter(|l| l.lun != lun && !(ro && l.read_only))
+        .find_map(|l| {
+            [l.name, l.ejected]
+                .into_iter()
+                .find(|other| !other.is_empty() && lunbox_config::overlap(other, dev))
+                .map(|other| (l.lun, other))
+        });
     match clash {
         Some(other) => {
             let (mut first, mut second) = (other, (lun, String::from(dev)));
