@@ -6,7 +6,6 @@ mod stdio;
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use lunbox::console::Console;
@@ -194,12 +193,9 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         defaults: builtin,
         store: RefCell::new(store),
     };
-    console_source
-        .fds
-        .borrow_mut()
-        .push(io::stdin().as_raw_fd());
+    let stdio = stdio::Stdio::new(console_source.clone());
     machine.watch(console_source.clone());
-    let mut console = Console::new(ctx, stdio::Stdio::new(), console_source.ready.clone(), None);
+    let mut console = Console::new(ctx, stdio, console_source.ready.clone(), None);
     let outcome = console.run();
     drop(console);
     let _ = gadgets.stop();

@@ -1,7 +1,7 @@
 //! The sandbox machine: the host's monotonic clock, and an idle hook that sleeps in poll(2)
 //! on the sockets and the console until the next timer, waking whoever waits for them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::vec::Vec;
@@ -17,6 +17,11 @@ pub struct Source {
     pub fds: RefCell<Vec<RawFd>>,
     /// Completed when one of them is readable.
     pub ready: Rc<Completion>,
+    /// Set with `ready` when one of the descriptors was readable; [`Source::take_readable`]
+    /// clears it. A completion can be shared with other wakers (the console's is also the
+    /// USB serial port's): this says whether the descriptors were the reason, so that their
+    /// owner does not try a read that would fail with `EAGAIN`.
+    readable: Cell<bool>,
 }
 
 impl Source {
@@ -25,7 +30,21 @@ impl Source {
         Rc::new(Source {
             fds: RefCell::new(Vec::new()),
             ready: Rc::new(Completion::new()),
+            readable: Cell::new(false),
         })
+    }
+
+    /// Whether one of the descriptors was found readable since the last call (or since
+    /// [`Source::mark_readable`]); clears the mark. Readiness is level-triggered: a descriptor
+    /// with input left is found readable again at the next idle.
+    pub fn take_readable(&self) -> bool {
+        self.readable.replace(false)
+    }
+
+    /// Note that a descriptor may have input without waiting for the idle hook to find it (at
+    /// the start, or after a read that filled its buffer).
+    pub fn mark_readable(&self) {
+        self.readable.set(true);
     }
 }
 
@@ -98,10 +117,51 @@ impl Machine for SandboxMachine {
             if r && !signalled[owner[k]] {
                 signalled[owner[k]] = true;
                 let s = &sources[owner[k]];
+                s.readable.set(true);
                 if !s.ready.is_done() {
                     s.ready.complete();
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    #[test]
+    fn idle_marks_only_the_sources_with_input() {
+        let machine = SandboxMachine::new();
+        let (mut a_tx, a_rx) = UnixStream::pair().unwrap();
+        let (_b_tx, b_rx) = UnixStream::pair().unwrap();
+        let (a, b) = (Source::new(), Source::new());
+        a.fds.borrow_mut().push(a_rx.as_raw_fd());
+        b.fds.borrow_mut().push(b_rx.as_raw_fd());
+        machine.watch(a.clone());
+        machine.watch(b.clone());
+
+        // Nothing to read: the deadline passes, nobody is marked or woken.
+        machine.idle(Some(machine.now() + Duration::from_millis(5)));
+        assert!(!a.take_readable() && !b.take_readable());
+        assert!(!a.ready.is_done() && !b.ready.is_done());
+
+        a_tx.write_all(b"x").unwrap();
+        machine.idle(Some(machine.now() + Duration::from_secs(5)));
+        assert!(a.ready.is_done() && !b.ready.is_done());
+        assert!(a.take_readable(), "the source with input is marked");
+        assert!(!a.take_readable(), "taking the mark clears it");
+        assert!(!b.take_readable());
+
+        // Level-triggered: the unread byte marks the source again at the next idle.
+        machine.idle(Some(machine.now() + Duration::from_secs(5)));
+        assert!(a.take_readable());
+
+        b.mark_readable();
+        assert!(b.take_readable() && !b.take_readable());
     }
 }
