@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use lunbox::board::{Closed, Terminal};
-use lunbox_platform::sandbox::{os, Source};
+use lunbox_platform::sandbox::{Source, os};
 
 /// stdin/stdout as the console's terminal. On a tty it is in raw mode while this lives.
 pub(crate) struct Stdio {
