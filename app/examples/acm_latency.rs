@@ -11,8 +11,11 @@
 //!   milliseconds and times each key's echo (the letters) and the answer (CR, up to the
 //!   prompt).
 //!
-//! The terminal must be raw already (`stty -F TTY raw -echo`). A compiled probe instead of bash
-//! `read`s: the shell's per-byte reads and process start-ups measured the shell, not lunbox.
+//! The terminal must be raw already, with reads that give up after a while:
+//! `stty -F TTY raw -echo min 0 time 2` (a read returns what has arrived at once, or nothing
+//! after 0.2 s, so that a console that stays silent fails the probe after [`TIMEOUT`] instead of
+//! blocking it). A compiled probe instead of bash `read`s: the shell's per-byte reads and
+//! process start-ups measured the shell, not lunbox.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -95,7 +98,9 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Read from `port` until byte `end` arrives (bytes before it are dropped).
+/// Read from `port` until byte `end` arrives (bytes before it are dropped), for at most
+/// [`TIMEOUT`] from `t0`. A read that returns nothing is the terminal's own read timeout (`time`
+/// in stty), or a port that went away: either way the wait goes on until `TIMEOUT`.
 fn wait_for(port: &mut std::fs::File, end: u8, t0: Instant) -> Result<(), String> {
     let mut buf = [0u8; 64];
     loop {
@@ -103,9 +108,9 @@ fn wait_for(port: &mut std::fs::File, end: u8, t0: Instant) -> Result<(), String
             return Err(format!("no answer within {TIMEOUT:?}"));
         }
         match port.read(&mut buf) {
-            Ok(0) => return Err("closed".into()),
             Ok(n) if buf[..n].contains(&end) => return Ok(()),
             Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),
         }
     }

@@ -131,6 +131,10 @@ pub fn raw_switch_time(round_trips: u64) -> Duration {
         other: usize,
     }
 
+    /// The other context: switches back to `main` forever.
+    ///
+    /// # Safety
+    /// Entered only through `arch::switch`, with `arg` pointing at the caller's live `Pair`.
     unsafe extern "C" fn bounce(arg: usize) -> ! {
         let pair = arg as *mut Pair;
         let save = pair

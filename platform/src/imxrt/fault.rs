@@ -66,6 +66,12 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     reset_after_delay()
 }
 
+/// The HardFault handler: the fault's registers to the UART, then a reset.
+///
+/// # Safety
+///
+/// Called only by the hardware, as cortex-m-rt's `#[exception]` requires of a HardFault
+/// handler (`unsafe fn`): with `frame` pointing at the stacked exception frame.
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     cortex_m::interrupt::disable();

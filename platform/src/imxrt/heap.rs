@@ -7,6 +7,8 @@ use embedded_alloc::LlffHeap;
 #[global_allocator]
 static HEAP: LlffHeap = LlffHeap::empty();
 
+// SAFETY: imxrt-rt's linker script defines both symbols, the bounds of the `.heap` region; only
+// their addresses are taken.
 unsafe extern "C" {
     static mut __sheap: u8;
     static mut __eheap: u8;

@@ -106,6 +106,8 @@ fn gpt1() -> ral::gpt::GPT1 {
 }
 
 /// GPT1: count a wrap, or end a compare wake-up (the `WFI` has already returned).
+// SAFETY: the vector table names this handler by its symbol; no other item in the image
+// exports `GPT1`.
 #[unsafe(no_mangle)]
 extern "C" fn GPT1() {
     let gpt = gpt1();

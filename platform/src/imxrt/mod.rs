@@ -61,6 +61,8 @@ use crate::coroutine::{self, Instant, Machine};
 pub const RAM_DISK_BYTES: usize = 448 * 1024;
 
 /// The RAM disk's memory: OCRAM2, not initialised by the runtime (zeroed by [`Board::take`]).
+// SAFETY: imxrt-rt's linker script places `.uninit.*` in OCRAM2, outside every other section,
+// and leaves it uninitialised, which `MaybeUninit` allows.
 #[unsafe(link_section = ".uninit.lunbox_ram_disk")]
 static mut RAM_DISK: MaybeUninit<[u8; RAM_DISK_BYTES]> = MaybeUninit::uninit();
 

@@ -4,10 +4,12 @@
 //! card's SPI device ([`SdSpi`]) or the activity LED ([`ActivityLed`]).
 //!
 //! [`SdSpi`] is an `embedded_hal::spi::SpiDevice` for embedded-sdmmc's `SdCard`: chip select
-//! on pin 10 as a GPIO (the card needs it low across a command and its response, which the
-//! LPSPI's hardware chip select does not do), clocked at 400 kHz while the card identifies
-//! and 24 MHz after (see [`logic::sd_spi_speed`]), with 80 clocks before every CMD0. Its
-//! delays sleep on the coroutine clock.
+//! on pin 10 as a GPIO, low for each transaction the driver asks for (embedded-sdmmc makes
+//! every byte of a command exchange a transaction of its own, and SD cards in SPI mode
+//! accept chip select going high between them), clocked at 400 kHz while the card identifies
+//! and at 22 MHz after (24 MHz asked of imxrt-hal, which rounds down to 132 MHz / 6; see
+//! [`logic::sd_spi_speed`]), with 80 clocks before every CMD0. Its delays sleep on the
+//! coroutine clock.
 
 use core::cell::Cell;
 use core::time::Duration;
@@ -22,7 +24,8 @@ use crate::coroutine::{self, Instant};
 
 /// SPI clock while the card identifies itself (at most 400 kHz).
 const IDENTIFICATION_HZ: u32 = 400_000;
-/// SPI clock for data (at most 25 MHz at default speed).
+/// SPI clock asked for data (at most 25 MHz at default speed): imxrt-hal rounds the divider
+/// up, so the LPSPI's 132 MHz gives 22 MHz (÷6).
 const TRANSFER_HZ: u32 = 24_000_000;
 /// LPSPI clock root dividers from PLL2 (528 MHz): /4 = 132 MHz (the BSP's policy) for data;
 /// /8 = 66 MHz while identifying, since the LPSPI's own divider stops at /256 (515 kHz

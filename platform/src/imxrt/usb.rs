@@ -27,6 +27,8 @@ static EP_STATE: EndpointState = EndpointState::max_endpoints();
 
 /// USB_OTG1: the controller has an event for the poller. The interrupt stays asserted until
 /// the poller handled it, so the line is masked here and unmasked by the idle hook.
+// SAFETY: the vector table names this handler by its symbol; no other item in the image
+// exports `USB_OTG1`.
 #[unsafe(no_mangle)]
 extern "C" fn USB_OTG1() {
     machine::signal_from_interrupt(Event::Usb);

@@ -60,4 +60,5 @@ acm_cmd "help lun" "lun eject N"
 acm_cmd "frobnicate" "unknown command"
 kill "$READER" 2>/dev/null
 exec 4>&-
+dmesg_clean "acm"
 lb_stop

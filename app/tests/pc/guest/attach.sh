@@ -115,15 +115,7 @@ expect_in "lsblk: LUN 1, 16 MiB, writable, removable disk on usb" "^$DEV1 +16777
 
 # The kernel's messages since the start of the scenario: nothing about bad descriptors, errors
 # or warnings.
-sleep 1
-dmesg >"$LB/dmesg.txt"
-echo "  dmesg since lunbox started:"
-indent <"$LB/dmesg.txt"
-bad=$(grep -iE 'invalid|error|warn|fail|bogus|unable|cannot|can.t|not ready|no caching|assuming|unknown|overflow|reset .*speed' "$LB/dmesg.txt" || true)
-if [ -n "$bad" ]; then
-    fail "dmesg has suspicious lines: $(tr '\n' ';' <<<"$bad")"
-fi
-ok "dmesg has no warnings or errors about the device"
+dmesg_clean "attach"
 
 detach
 lb_stop

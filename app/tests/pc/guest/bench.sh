@@ -188,7 +188,7 @@ pcts() {
     echo "p50 $(pct /tmp/pcts 50) p99 $(pct /tmp/pcts 99) ms ($(wc -l </tmp/pcts))"
 }
 wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0
-must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo
+must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo min 0 time 2
 exec 4<>/dev/ttyACM0
 sleep 0.5
 while IFS= read -r -t 1 -d '>' -u 4 _; do :; done # the greeting
@@ -263,6 +263,5 @@ echo "    targets: console p99 <= 5 ms with a command every $EVERY ms while dd w
     "dd meanwhile >= 90 % of dd without the console ($(met "$TR" 0.90): $TR)"
 echo "    targets: USB/IP >= 53.2 MB/s write ($(met "$LW" 53.2); median $(met "$(median "${LWS[@]}")" 53.2))" \
     "and read ($(met "$LR" 53.2); median $(met "$(median "${LRS[@]}")" 53.2)); DFU >= 1000 KB/s ($(met "$DFU" 1000))"
-echo "    reference (notes, same kind of guest): f_mass_storage over usbip-host write 27-31, read 32-34;"
-echo "    a one-URB-at-a-time usbip-crate device write 32-34, read 27-30; USB 2.0 HS bulk max 53.2."
+echo "    (53.2 MB/s: USB 2.0 high-speed bulk at most, what the board's own port can move.)"
 echo "    (TCG: the numbers fall with any other load on the machine; compare the ratio.)"

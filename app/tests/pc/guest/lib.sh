@@ -219,6 +219,42 @@ lun_dev() {
     return 1
 }
 
+# lunbox_disks [VID:PID]: the block devices (sdX) of every LUN of that USB device, one a line.
+lunbox_disks() {
+    local id=${1:-$LUNBOX_ID} d u
+    for d in /sys/block/sd*; do
+        [ -e "$d" ] || continue
+        u=$(readlink -f "$d/device")
+        while [ "$u" != /sys ] && [ -n "$u" ] && [ ! -f "$u/idVendor" ]; do u=${u%/*}; done
+        [ -f "$u/idVendor" ] || continue
+        [ "$(cat "$u/idVendor"):$(cat "$u/idProduct")" = "$id" ] && echo "${d##*/}"
+    done
+    return 0
+}
+
+# dmesg_clean WHAT: the kernel's messages since the scenario's `dmesg -C` have nothing about
+# bad descriptors, errors or warnings (printed, then checked).
+dmesg_clean() {
+    local bad
+    sleep 1
+    dmesg >"$LB/dmesg.txt"
+    echo "  dmesg since the scenario started:"
+    indent <"$LB/dmesg.txt"
+    bad=$(grep -iE 'invalid|error|warn|fail|bogus|unable|cannot|can.t|not ready|no caching|assuming|unknown|overflow|reset .*speed' "$LB/dmesg.txt" || true)
+    if [ -n "$bad" ]; then
+        fail "$1: dmesg has suspicious lines: $(tr '\n' ';' <<<"$bad")"
+    fi
+    ok "$1: dmesg has no warnings or errors about the device"
+}
+
+# kmsg_mark: remember how far the kernel's log goes. kmsg_expect DESCRIPTION REGEX: a kernel
+# message since the mark matches (the messages are in $OUT).
+kmsg_mark() { KMSG_MARK=$(dmesg | wc -l); }
+kmsg_expect() {
+    OUT=$(dmesg | tail -n +$((${KMSG_MARK:-0} + 1)))
+    expect_in "$1" "$2"
+}
+
 # luns_ready N [VID:PID]: LUNs 0..N-1 have block devices with device nodes.
 luns_ready() {
     local i dev

@@ -26,11 +26,13 @@ check_pattern() {
 }
 
 say "lun eject 1"
+kmsg_mark
 lb_cmd lun eject 1
 expect_in "console: LUN 1 has no medium" "^1 +\(none\)"
 must_fail "opening $d after the eject fails" blockdev --getsize64 "$d"
 expect_in "the kernel says: No medium found" "No medium found"
 expect_eq "/sys/block/$DEV/size after the open" 0 "$(size)"
+kmsg_expect "the kernel: the medium went (capacity to 0)" "$DEV: detected capacity change from 32768 to 0"
 must_fail "sg_turs" sg_turs "$d"
 expect_in "TEST UNIT READY: not ready" "not ready"
 # Not asserted: after the CHECK CONDITION's sense was fetched (usb-storage auto-sense), a
@@ -39,19 +41,23 @@ sg_requests "$d" >/tmp/req.out 2>&1 || true
 note "REQUEST SENSE without a medium: $(grep -E 'Sense key|Additional sense' /tmp/req.out | sed 's/^ *//' | tr '\n' ' ')"
 
 say "lun insert 1"
+kmsg_mark
 lb_cmd lun insert 1
 expect_in "console: LUN 1 has ram0 again" "^1 +ram0"
 must "open $d" blockdev --getsize64 "$d"
 expect_eq "size seen after the insert" 16777216 "$OUT"
 expect_eq "/sys/block/$DEV/size" 32768 "$(size)"
+kmsg_expect "the kernel: a medium came (capacity from 0)" "$DEV: detected capacity change from 0 to 32768"
 check_pattern
 
 say "lun ro 1"
+kmsg_mark
 lb_cmd lun ro 1
 expect_in "console: LUN 1 ro" "^1 +ram0 .*ro"
 must "blockdev --getro (the open revalidates the disk)" blockdev --getro "$d"
 expect_eq "write protection seen by the kernel" 1 "$OUT"
 expect_eq "/sys/block/$DEV/ro" 1 "$(cat "/sys/block/$DEV/ro")"
+kmsg_expect "the kernel: write protection on" "\\[$DEV\\] Write Protect is on"
 must "sg_modes" sg_modes "$d"
 expect_in "MODE SENSE: WP=1" "WP=1"
 must_fail "dd write to the now read-only LUN fails" dd if=/tmp/pat of="$d" bs=1M oflag=direct conv=notrunc status=none
@@ -62,9 +68,11 @@ expect_in "raw WRITE(10): write protected" "[Ww]rite protected"
 check_pattern
 
 say "lun rw 1"
+kmsg_mark
 lb_cmd lun rw 1
 must "blockdev --getro" blockdev --getro "$d"
 expect_eq "writable again" 0 "$OUT"
+kmsg_expect "the kernel: write protection off" "\\[$DEV\\] Write Protect is off"
 must "dd write works again" dd if=/tmp/pat of="$d" bs=1M oflag=direct conv=notrunc status=none
 check_pattern
 
@@ -133,12 +141,15 @@ part_bytes=$(($(cat "/sys/block/$DEV0/${DEV0}1/size") * 512))
 LB_CMD_MAY_FAIL=1 lb_cmd lun add 1 img0.0 ro
 expect_in "refused while LUN 0 (img0) is writable" "^error: ums: LUNs 0 \(img0\) and 1 \(img0\.0\) overlap"
 lb_cmd lun ro 0
+kmsg_mark
 lb_cmd lun add 1 img0.0 ro
 expect_in "console: LUN 1 exports img0.0, ro" "^1 +img0\.0 .* ro,removable$"
 must "open $d" blockdev --getsize64 "$d"
 expect_eq "new size: LUN 0's FAT partition's ($part_bytes bytes)" "$part_bytes" "$OUT"
 must "blockdev --getro" blockdev --getro "$d"
 expect_eq "write protection seen by the kernel" 1 "$OUT"
+kmsg_expect "the kernel: the new medium's size" "$DEV: detected capacity change from 32768 to $((part_bytes / 512))"
+kmsg_expect "the kernel: the new medium is write-protected" "\\[$DEV\\] Write Protect is on"
 must "mount the partition, now LUN 1, read-only" mount -t vfat -o ro "$d" /mnt/b
 expect_eq "README.TXT through LUN 1" "This is a lunbox disk." "$(head -n 1 /mnt/b/README.TXT | tr -d '\r')"
 must "umount" umount /mnt/b

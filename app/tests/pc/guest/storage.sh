@@ -31,7 +31,9 @@ must "lsblk of the three LUNs" lsblk -b -l -n -d -o NAME,SIZE,RO,RM,TYPE,TRAN "$
 expect_in "lsblk: LUN 0 (the default image), 64 MiB, writable" "^$DEV0 +67108864 +0 +1 +disk +usb$"
 expect_in "lsblk: LUN 1 (RAM disk), 80 MiB, writable" "^$DEV1 +83886080 +0 +1 +disk +usb$"
 expect_in "lsblk: LUN 2 (--image ...:ro), 8 MiB, read-only" "^$DEV2 +8388608 +1 +1 +disk +usb$"
-expect_eq "lsblk lists exactly the three LUNs" 3 "$(wc -l <<<"$OUT")"
+# Counted from sysfs, whatever lsblk was asked: lunbox's USB device has exactly these disks.
+expect_eq "the kernel has exactly the three LUNs" "$(printf '%s\n' "$DEV0" "$DEV1" "$DEV2" | sort | tr '\n' ' ')" \
+    "$(lunbox_disks | sort | tr '\n' ' ')"
 expect_eq "LUN 0 size" 67108864 "$(blockdev --getsize64 "$d0")"
 expect_eq "LUN 1 size" 83886080 "$(blockdev --getsize64 "$d1")"
 expect_eq "LUN 2 size" 8388608 "$(blockdev --getsize64 "$d2")"
@@ -54,8 +56,6 @@ must "sg_vpd -p 0x83 (device identification)" sg_vpd -p 0x83 "$d0"
 echo "$OUT" | indent
 expect_in "designator: T10 vendor identification" "T10 vendor identification"
 expect_in "designator: vendor id lunbox" "vendor id: lunbox"
-must "sg_vpd -p 0x80 on LUN 1" sg_vpd -p 0x80 "$d1"
-expect_in "LUN 1 unit serial number LUNBOX01" "Unit serial number: LUNBOX01"
 must "sg_readcap (10)" sg_readcap "$d0"
 expect_in "READ CAPACITY(10): last LBA 131071" "Last (LBA|logical block address)=131071"
 must "sg_readcap -l (16)" sg_readcap -l "$d0"
@@ -73,8 +73,38 @@ must "sg_requests" sg_requests "$d0"
 must "sg_luns (REPORT LUNS)" sg_luns "$d0"
 echo "$OUT" | indent
 expect_in "REPORT LUNS lists 3 LUNs" "Lun list length = 24"
-must "sg_readcap on LUN 2" sg_readcap "$d2"
-expect_in "LUN 2: last LBA 16383" "Last (LBA|logical block address)=16383"
+
+say "SCSI commands on every LUN"
+# lun_sg N DEV LAST_LBA WP: INQUIRY, READ CAPACITY (10 and 16), MODE SENSE's write protection,
+# TEST UNIT READY and SYNCHRONIZE CACHE answer right on LUN N.
+lun_sg() {
+    local n=$1 dev=$2 last=$3 wp=$4
+    must "LUN $n: sg_inq" sg_inq "$dev"
+    expect_in "LUN $n: INQUIRY: direct-access, removable, lunbox" "PQual=0 +PDT=0"
+    expect_in "LUN $n: INQUIRY: removable (RMB=1)" "RMB=1"
+    expect_in "LUN $n: INQUIRY: vendor lunbox" "Vendor identification: lunbox"
+    must "LUN $n: sg_readcap" sg_readcap "$dev"
+    expect_in "LUN $n: READ CAPACITY(10): last LBA $last" "Last (LBA|logical block address)=$last\b"
+    # -R: a read-only open (by default sg_readcap -l opens read-write, which a write-protected
+    # disk refuses).
+    must "LUN $n: sg_readcap -l" sg_readcap -l -R "$dev"
+    expect_in "LUN $n: READ CAPACITY(16): last LBA $last" "Last (LBA|logical block address)=$last\b"
+    expect_in "LUN $n: READ CAPACITY(16): 512-byte blocks" "Logical block length=512 bytes"
+    must "LUN $n: sg_modes" sg_modes "$dev"
+    expect_in "LUN $n: MODE SENSE: WP=$wp" "WP=$wp"
+    must "LUN $n: sg_turs" sg_turs "$dev"
+    if [ "$wp" = 0 ]; then
+        must "LUN $n: sg_sync" sg_sync "$dev"
+    else
+        # sg_sync opens read-write, which the kernel refuses on a read-only disk: raw, read-only.
+        must "LUN $n: SYNCHRONIZE CACHE(10) (sg_raw)" sg_raw -R "$dev" 35 00 00 00 00 00 00 00 00 00
+    fi
+    must "LUN $n: sg_vpd -p 0x80" sg_vpd -p 0x80 "$dev"
+    expect_in "LUN $n: unit serial number LUNBOX0$n" "Unit serial number: LUNBOX0$n"
+}
+lun_sg 0 "$d0" 131071 0
+lun_sg 1 "$d1" 163839 0
+lun_sg 2 "$d2" 16383 1
 
 say "the default FAT32 partition (LUN 0)"
 [ -b "${d0}1" ] || fail "no partition ${d0}1 on LUN 0"
@@ -88,6 +118,7 @@ ls -l /mnt/a | indent
 must "umount" umount /mnt/a
 must "fsck.vfat -n ${d0}1 (lunbox-made image is clean)" fsck.vfat -n "${d0}1"
 echo "$OUT" | indent
+expect_in "fsck.vfat: a clean summary" "^${d0}1: [0-9]+ files, [0-9]+/[0-9]+ clusters$"
 
 say "a new FAT file system on the RAM disk (LUN 1), 64 MiB of random data"
 must "mkfs.vfat -I $d1" mkfs.vfat -I -n PCRAM "$d1"
@@ -102,6 +133,8 @@ ok "copied and synced in $(elapsed "$t0" "$t1") s"
 must "umount" umount /mnt/b
 echo 3 >/proc/sys/vm/drop_caches
 must "fsck.vfat -n $d1 after unmount" fsck.vfat -n "$d1"
+echo "$OUT" | indent
+expect_in "fsck.vfat: a clean summary" "^$d1: [0-9]+ files, [0-9]+/[0-9]+ clusters$"
 must "mount $d1 again" mount -t vfat "$d1" /mnt/b
 t0=$(now)
 got=$(sha /mnt/b/rand.bin)
@@ -152,8 +185,6 @@ expect_eq "HELLO.TXT" "read-only lunbox LUN" "$(cat /mnt/ro/HELLO.TXT)"
 (echo x >/mnt/ro/NEW.TXT) 2>/dev/null && fail "created a file on the read-only LUN"
 ok "creating a file on the read-only LUN fails"
 must "umount" umount /mnt/ro
-# (sg_sync opens read-write, which the kernel refuses on a read-only disk: raw, read-only open.)
-must "SYNCHRONIZE CACHE(10) on the read-only LUN" sg_raw -R "$d2" 35 00 00 00 00 00 00 00 00 00
 detach
 lb_stop
 expect_eq "read-only image unchanged (sha256)" "$ro_sha" "$(sha "$ro_img")"

@@ -50,6 +50,10 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: Entry, arg: usize) -> usize
 
 /// First code a fresh context runs: `entry(arg)` with the arguments `init_stack` stored in
 /// callee-saved registers. `entry` never returns; `brk` traps if it ever did.
+///
+/// # Safety
+/// Never called as a function: `switch` enters it by returning into it, on a stack that
+/// [`init_stack`] prepared.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
     naked_asm!(

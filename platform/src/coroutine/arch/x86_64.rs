@@ -56,6 +56,10 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: Entry, arg: usize) -> usize
 
 /// First code a fresh context runs: pops the frame `init_stack` built, then calls
 /// `entry(arg)`. `entry` never returns; `ud2` traps if it ever did.
+///
+/// # Safety
+/// Never called as a function: `switch` enters it by returning into it, on a stack that
+/// [`init_stack`] prepared.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
     naked_asm!(
