@@ -36,7 +36,8 @@ mod teensy41 {
     /// slot at 0x1_0000, its first sector the image trailer), for `teensy41-ab`.
     const SLOT_OFFSET: u32 = 0x1_1000;
     const SLOT_SIZE: usize = 1024 * 1024 - 4096;
-    /// Main stack (the coroutine runtime's main context: the console).
+    /// Main stack (the coroutine runtime's main context: the board's set-up and the boot, then
+    /// it waits for the `console` coroutine).
     const STACK: usize = 16 * 1024;
     /// Heap in DTCM: coroutine stacks, USB function buffers, device records.
     const HEAP: usize = 256 * 1024;

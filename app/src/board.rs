@@ -128,6 +128,8 @@ pub struct StackSizes {
     pub usb: usize,
     /// The mass-storage function (SCSI, the storage drivers).
     pub ums: usize,
+    /// The console (the shell's commands run on it).
+    pub console: usize,
 }
 
 /// A terminal the console serves beside the USB serial port: stdin/stdout in the sandbox,

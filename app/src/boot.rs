@@ -8,7 +8,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use lunbox_config::{Boot, Config};
+use lunbox_config::{Boot, Config, Store};
+
+use crate::board::Board;
+use crate::gadget::Gadgets;
 
 /// What to do at boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,13 +99,58 @@ pub fn plan<E: fmt::Display>(
     BootPlan { config, run, log }
 }
 
+/// The app's start, the same on every board once it has its disks and its configuration
+/// store: the saved configuration read from `store` and planned by [`plan`] (its lines
+/// logged), the gadget the plan chose started on `gadgets` (once per boot: through
+/// [`start_or_builtin`]), and how that went, logged. Returns the configuration the console
+/// shows and edits (`config`).
+pub fn start<B: Board + 'static, S: Store + ?Sized>(
+    gadgets: &Gadgets<B>,
+    store: &mut S,
+    defaults: &Config,
+    once_per_boot: bool,
+    mut log: impl FnMut(&str),
+) -> Config
+where
+    S::Error: fmt::Display,
+{
+    let known = |name: &str| gadgets.registry().borrow().get(name).is_some();
+    let boot = lunbox_config::boot(store, known);
+    let plan = plan(boot, defaults, once_per_boot, known);
+    for line in &plan.log {
+        log(line);
+    }
+    let started = match plan.run {
+        Some(run) if once_per_boot => Some(start_or_builtin(gadgets, run, defaults, &mut log)),
+        Some(run) => {
+            let started = gadgets.start(run.clone());
+            Some((run, started))
+        }
+        None => None,
+    };
+    match started {
+        Some((run, Ok(()))) => log(&format!(
+            "USB device {:04x}:{:04x}: mass storage ({} LUNs), serial console {}, DFU ({} \
+             targets)",
+            run.vid,
+            run.pid,
+            run.ums.len(),
+            if run.acm { "on" } else { "off" },
+            run.dfu.len()
+        )),
+        Some((_, Err(e))) => log(&format!("the gadget did not start: {e}")),
+        None => {}
+    }
+    plan.config
+}
+
 /// Start `run` on a board that builds its gadget once per boot; if it fails and is not the
 /// built-in gadget, start `defaults` instead, so that a saved configuration that passed
 /// validation but still cannot start (a `firmware` DFU target on a build without firmware
 /// slots, say) does not cost the USB console. Every step is logged through `log`. Returns what
 /// was started (or tried last) and the outcome.
-pub fn start_or_builtin<B: crate::board::Board + 'static>(
-    gadgets: &crate::gadget::Gadgets<B>,
+pub fn start_or_builtin<B: Board + 'static>(
+    gadgets: &Gadgets<B>,
     run: Config,
     defaults: &Config,
     mut log: impl FnMut(&str),

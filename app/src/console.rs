@@ -1,7 +1,8 @@
 //! The console: the shell served on the board's own terminal (stdin/stdout in the sandbox,
 //! the UART on the board) and on the USB serial port at the same time, each with its own line
-//! editor. It runs as the main context and sleeps until either has input, so the USB functions
-//! keep running while nobody types (and while a command runs).
+//! editor. It runs as its own coroutine, `console` ([`Console::spawn`]), and sleeps until
+//! either has input, so the USB functions keep running while nobody types (and while a
+//! command runs).
 
 use alloc::format;
 use alloc::rc::Rc;
@@ -9,7 +10,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use lunbox_gadget::acm::AcmPort;
-use lunbox_platform::coroutine::{self, Completion};
+use lunbox_platform::coroutine::{self, Completion, JoinHandle};
 
 use crate::board::{Board, Terminal};
 use crate::shell::{self, Action, Context, Editor, Event, PROMPT};
@@ -49,6 +50,28 @@ impl<B: Board + 'static, T: Terminal> Console<B, T> {
     /// What commands act on.
     pub fn context(&self) -> &Context<B> {
         &self.ctx
+    }
+
+    /// Serve the console in its own coroutine, `console`, on the stack the board chose
+    /// ([`crate::board::StackSizes::console`]), until it asks for a reset, or for an exit on a
+    /// board that can exit ([`Board::can_exit`]): the join handle gives which.
+    pub fn spawn(mut self) -> JoinHandle<Action>
+    where
+        T: 'static,
+    {
+        let board = self.ctx.gadgets.board().clone();
+        coroutine::Builder::new("console")
+            .stack_size(board.stack_sizes().console)
+            .spawn(move || {
+                loop {
+                    match self.run() {
+                        Action::Reset => return Action::Reset,
+                        Action::Exit if board.can_exit() => return Action::Exit,
+                        // A board that cannot exit serves again.
+                        Action::Exit | Action::Continue => {}
+                    }
+                }
+            })
     }
 
     /// Serve both terminals until `exit`, `reset` or the end of the terminal's input. Output

@@ -74,6 +74,11 @@ impl<B: Board + 'static> Gadgets<B> {
         &self.board
     }
 
+    /// The devices the gadget's functions can use.
+    pub fn registry(&self) -> &Rc<RefCell<Registry>> {
+        &self.registry
+    }
+
     /// The mass-storage LUNs of the running gadget.
     pub fn control(&self) -> Option<UmsControl> {
         self.running

@@ -133,6 +133,7 @@ impl Board for FakeBoard {
         StackSizes {
             usb: 64 * 1024,
             ums: 64 * 1024,
+            console: 64 * 1024,
         }
     }
 
@@ -188,6 +189,34 @@ fn session_on(
     lines: &[&str],
     store: MemStore,
 ) -> ((String, Action), MemStore) {
+    let (mut console, board, output) = fake_console(disks, lines, store);
+    let action = console.run();
+    let store = console.context().store.replace(MemStore::new(0));
+    drop(console);
+    assert!(
+        board.polled.get() > 0,
+        "the poller ran and called on_polled"
+    );
+    ((text_of(&output), action), store)
+}
+
+/// What the console wrote, CR LF turned into LF.
+fn text_of(output: &RefCell<Vec<u8>>) -> String {
+    String::from_utf8(output.borrow().clone())
+        .unwrap()
+        .replace("\r\n", "\n")
+}
+
+/// A console on the fake board, the board, and what the console writes.
+type FakeConsole = (
+    Console<FakeBoard, Script>,
+    Rc<FakeBoard>,
+    Rc<RefCell<Vec<u8>>>,
+);
+
+/// The fake board with `disks` as ram0 and ram1 on LUNs, its gadget started, and a console
+/// about to read `lines`; the board and what the console writes.
+fn fake_console(disks: [DeviceRef; 2], lines: &[&str], store: MemStore) -> FakeConsole {
     let mut registry = Registry::new();
     for (name, disk) in ["ram0", "ram1"].into_iter().zip(disks) {
         registry.add_disk(name, disk, "ram").unwrap();
@@ -236,18 +265,44 @@ fn session_on(
         input,
         output: output.clone(),
     };
-    let mut console = Console::new(ctx, terminal, console_ready, None);
-    let action = console.run();
-    let store = console.context().store.replace(MemStore::new(0));
-    drop(console);
-    assert!(
-        board.polled.get() > 0,
-        "the poller ran and called on_polled"
+    (
+        Console::new(ctx, terminal, console_ready, None),
+        board,
+        output,
+    )
+}
+
+#[test]
+fn the_console_serves_in_its_own_coroutine_until_exit_or_reset() {
+    let disks = || [(); 2].map(|()| share(RamDisk::new(2048).unwrap()));
+    let (console, board, output) = fake_console(disks(), &["version"], MemStore::new(4096));
+    let handle = console.spawn();
+    assert_eq!(handle.name(), "console");
+    assert_eq!(
+        handle.join().unwrap(),
+        Action::Exit,
+        "the end of input ends it on a board that can exit"
     );
-    let text = String::from_utf8(output.borrow().clone())
-        .unwrap()
-        .replace("\r\n", "\n");
-    ((text, action), store)
+    let out = text_of(&output);
+    assert!(out.contains("lunbox 9.8.7 (fake)"), "{out}");
+    assert!(board.polled.get() > 0, "the gadget ran meanwhile");
+
+    // A board that cannot exit: `exit` is refused and the console serves on; `reset` ends it.
+    CAN_EXIT.with(|c| c.set(false));
+    let (console, _board, output) =
+        fake_console(disks(), &["exit", "version", "reset"], MemStore::new(4096));
+    let action = console.spawn().join();
+    CAN_EXIT.with(|c| c.set(true));
+    let out = text_of(&output);
+    assert_eq!(action.unwrap(), Action::Reset, "{out}");
+    assert!(
+        out.contains("error: exit: the firmware keeps running"),
+        "{out}"
+    );
+    assert!(
+        out.contains("lunbox 9.8.7 (fake)"),
+        "commands after exit run: {out}"
+    );
 }
 
 #[test]
@@ -337,12 +392,8 @@ fn a_one_gadget_board_refuses_a_rebuild() {
     }
 }
 
-/// Boot a one-gadget board with ram0 and ram1 and start `run` through
-/// [`crate::boot::start_or_builtin`]: what ran, the outcome, what runs now, and the log.
-fn boot_start(
-    run: &Config,
-    defaults: &Config,
-) -> (Config, Result<(), String>, Option<Config>, Vec<String>) {
+/// The fake one-gadget board with ram0 and ram1, nothing started.
+fn one_gadget_board() -> Gadgets<FakeBoard> {
     let mut registry = Registry::new();
     for name in ["ram0", "ram1"] {
         registry
@@ -350,12 +401,21 @@ fn boot_start(
             .unwrap();
     }
     let usb_ready = Rc::new(Completion::new());
-    let gadgets = Gadgets::new(
+    Gadgets::new(
         Rc::new(FakeBoard::new(usb_ready.clone())),
         Rc::new(RefCell::new(registry)),
         usb_ready,
         Rc::new(Completion::new()),
-    );
+    )
+}
+
+/// Boot a one-gadget board with ram0 and ram1 and start `run` through
+/// [`crate::boot::start_or_builtin`]: what ran, the outcome, what runs now, and the log.
+fn boot_start(
+    run: &Config,
+    defaults: &Config,
+) -> (Config, Result<(), String>, Option<Config>, Vec<String>) {
+    let gadgets = one_gadget_board();
     let mut log = Vec::new();
     let (ran, started) = crate::boot::start_or_builtin(&gadgets, run.clone(), defaults, |l| {
         log.push(String::from(l))
@@ -398,6 +458,58 @@ fn a_saved_configuration_that_cannot_start_gives_way_to_the_built_in_gadget() {
     assert_eq!(ran, broken);
     assert!(started.is_err());
     assert!(log.is_empty(), "{log:?}");
+}
+
+/// A one-gadget board with ram0 and ram1 booted through [`crate::boot::start`] from a store
+/// holding `saved` (nothing if `None`): the configuration the console gets, what runs, the
+/// log.
+fn boot_from_store(
+    saved: Option<&Config>,
+    defaults: &Config,
+    once_per_boot: bool,
+) -> (Config, Option<Config>, Vec<String>) {
+    let gadgets = one_gadget_board();
+    let mut store = MemStore::new(4096);
+    if let Some(saved) = saved {
+        lunbox_config::save(&mut store, saved).unwrap();
+    }
+    let mut log = Vec::new();
+    let config = crate::boot::start(&gadgets, &mut store, defaults, once_per_boot, |l| {
+        log.push(String::from(l))
+    });
+    (config, gadgets.spec(), log)
+}
+
+#[test]
+fn both_boards_boot_through_the_same_start() {
+    let luns = |names: &[&str]| Config {
+        ums: names.iter().map(|n| Entry::new(*n)).collect(),
+        ..Config::default()
+    };
+    let defaults = luns(&["ram0", "ram1"]);
+    // Nothing saved: the built-in gadget, on either kind of board, and a line saying so.
+    for once_per_boot in [false, true] {
+        let (config, running, log) = boot_from_store(None, &defaults, once_per_boot);
+        assert_eq!(running, Some(defaults.clone()));
+        assert_eq!(config.ums, defaults.ums);
+        assert_eq!(
+            log.last().map(String::as_str),
+            Some("USB device 1209:0001: mass storage (2 LUNs), serial console on, DFU (0 targets)"),
+            "{log:?}"
+        );
+    }
+    // A saved configuration runs as saved.
+    let saved = luns(&["ram1"]);
+    let (config, running, _) = boot_from_store(Some(&saved), &defaults, true);
+    assert_eq!((config, running), (saved.clone(), Some(saved)));
+    // One naming a missing disk: the sandbox starts nothing (the console fixes it), the
+    // board runs without the missing entry.
+    let saved = luns(&["ram1", "sd1"]);
+    let (config, running, log) = boot_from_store(Some(&saved), &defaults, false);
+    assert_eq!((config, running), (saved.clone(), None), "{log:?}");
+    let (config, running, log) = boot_from_store(Some(&saved), &defaults, true);
+    assert_eq!(config, saved, "config shows the saved configuration");
+    assert_eq!(running, Some(luns(&["ram1"])), "{log:?}");
 }
 
 #[test]

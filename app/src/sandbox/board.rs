@@ -195,6 +195,8 @@ impl Board for SandboxBoard {
         StackSizes {
             usb: STACK,
             ums: STACK,
+            // The shell's FAT commands hold embedded-sdmmc's volume manager and its blocks.
+            console: 4 * STACK,
         }
     }
 }

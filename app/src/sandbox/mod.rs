@@ -146,23 +146,9 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
         builtin.dfu.push(Entry::new("ram0").flag(Flag::Readback));
     }
     let mut store = FileStore::new(&options.state_dir);
-    let boot = {
-        let r = registry.borrow();
-        lunbox_config::boot(&mut store, |n| r.get(n).is_some())
-    };
-    let plan = {
-        let r = registry.borrow();
-        lunbox::boot::plan(boot, &builtin, false, |n| r.get(n).is_some())
-    };
-    for line in &plan.log {
-        log(line);
-    }
-    let config = plan.config;
-    if let Some(run) = plan.run
-        && let Err(e) = gadgets.start(run)
-    {
-        log(&format!("the gadget did not start: {e}"));
-    }
+    // The shared start: the saved configuration, or the built-in gadget; the sandbox can start
+    // one later (`usbgadget`), so a configuration with problems starts nothing.
+    let config = lunbox::boot::start(&gadgets, &mut store, &builtin, false, log);
 
     println!(
         "lunbox {} — USB mass-storage gadget (sandbox)",
@@ -195,9 +181,14 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     };
     let stdio = stdio::Stdio::new(console_source.clone());
     machine.watch(console_source.clone());
-    let mut console = Console::new(ctx, stdio, console_source.ready.clone(), None);
-    let outcome = console.run();
-    drop(console);
+    let console = Console::new(ctx, stdio, console_source.ready.clone(), None).spawn();
+    let outcome = match console.join() {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            log(&format!("the console stopped: {e}"));
+            Action::Exit
+        }
+    };
     let _ = gadgets.stop();
     if outcome == Action::Reset {
         return Err(lunbox_platform::sandbox::os::reexec());

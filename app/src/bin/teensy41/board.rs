@@ -36,6 +36,7 @@ const STACKS: StackSizes = StackSizes {
         16 * 1024
     },
     ums: 16 * 1024,
+    console: 16 * 1024,
 };
 
 /// Longest sleep of the USB poller: its interrupt reaches it through the idle hook, which

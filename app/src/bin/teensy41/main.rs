@@ -6,9 +6,12 @@
 //! one answers at boot) and a RAM disk in OCRAM (`ram0`). This file is wiring only; [`board`]
 //! adapts the board, [`disks`] finds the disks.
 //!
-//! Coroutines: `usb` (the USB controller poller; DFU's work runs in it), `ums` (the
-//! mass-storage function), `sd0` (watches the built-in slot for cards put in and taken out),
-//! `led` (activity LED, only without an SPI card), and the main context running the console. Build and flash: docs/teensy41.md.
+//! Coroutines: `usb` (the USB controller poller; DFU's work runs in it) and `ums` (the
+//! mass-storage function), spawned by `lunbox::boot::start` as on the sandbox; `console`
+//! (`Console::spawn`, as on the sandbox); `sd0` (watches the built-in slot for cards put in
+//! and taken out) and `led` (activity LED, only without an SPI card), the board's own. The
+//! main context sets the board up, then waits for the console. Build and flash:
+//! docs/teensy41.md.
 
 #![no_std]
 #![no_main]
@@ -29,7 +32,7 @@ use core::time::Duration;
 use lunbox::board::Terminal;
 use lunbox::console::Console;
 use lunbox::gadget::Gadgets;
-use lunbox::shell::{Action, Context};
+use lunbox::shell::Context;
 use lunbox_config::{Config, Entry, FIRMWARE, Flag};
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::{self, Event, Uart, entry};
@@ -126,48 +129,18 @@ fn main() -> ! {
         );
     }
     let registry = Rc::new(RefCell::new(disks.registry));
-    // The saved configuration, by the shared rules for a board that builds its gadget once
-    // per boot: with problems, the built-in gadget keeps the USB console up.
-    let (config, run) = {
-        let boot = {
-            let r = registry.borrow();
-            lunbox_config::boot(&mut store, |n| r.get(n).is_some())
-        };
-        let plan = {
-            let r = registry.borrow();
-            lunbox::boot::plan(boot, &defaults, true, |n| r.get(n).is_some())
-        };
-        for line in &plan.log {
-            log(&uart, line);
-        }
-        let run = plan.run.unwrap_or_else(|| defaults.clone());
-        (plan.config, run)
-    };
     let gadgets = Rc::new(Gadgets::new(
         board,
         registry.clone(),
         usb_ready,
         console_ready.clone(),
     ));
-    // A saved configuration that passed validation but still cannot start (its devices are
-    // checked before the controller is taken) must not cost the USB console either.
-    let (run, started) =
-        lunbox::boot::start_or_builtin(&gadgets, run, &defaults, |line| log(&uart, line));
-    match started {
-        Ok(()) => log(
-            &uart,
-            &format!(
-                "USB device {:04x}:{:04x} (mass storage, {} LUNs; serial console {}; DFU, {} \
-                 targets), high speed",
-                run.vid,
-                run.pid,
-                run.ums.len(),
-                if run.acm { "on" } else { "off" },
-                run.dfu.len()
-            ),
-        ),
-        Err(e) => log(&uart, &format!("the gadget did not start: {e}")),
-    }
+    // The shared start, for a board that builds its gadget once per boot: the saved
+    // configuration; with problems, or if it cannot start, the built-in gadget, which keeps
+    // the USB console up.
+    let config = lunbox::boot::start(&gadgets, &mut store, &defaults, true, |line| {
+        log(&uart, line)
+    });
 
     let ctx = Context {
         gadgets,
@@ -176,23 +149,18 @@ fn main() -> ! {
         defaults,
         store: RefCell::new(store),
     };
-    let mut console = Console::new(
+    let console = Console::new(
         ctx,
         UartTerminal(uart.clone()),
         console_ready,
         Some(CONSOLE_POLL),
-    );
-    loop {
-        match console.run() {
-            Action::Reset => {
-                let mut terminal = UartTerminal(uart.clone());
-                terminal.write(b"resetting\r\n");
-                terminal.flush();
-                imxrt::reset()
-            }
-            // The board refuses `exit` and ignores ^D (`Board::can_exit`): nothing ends the
-            // console but `reset`; serve again should it return anyway.
-            Action::Exit | Action::Continue => {}
-        }
-    }
+    )
+    .spawn();
+    // The board refuses `exit` (`Board::can_exit`): the console ends with `reset`, or a panic
+    // (which resets the board itself).
+    let _ = console.join();
+    let mut terminal = UartTerminal(uart.clone());
+    terminal.write(b"resetting\r\n");
+    terminal.flush();
+    imxrt::reset()
 }
