@@ -43,12 +43,6 @@ impl<D: embedded_sdmmc::BlockDevice> SdmmcBackend<D> {
         self
     }
 
-    fn failed(&self) {
-        if let Some(hook) = self.on_error {
-            hook(&self.dev);
-        }
-    }
-
     /// Refuse (or allow) writes.
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
@@ -79,59 +73,36 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
 
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         check_io(lba, buf.len(), BLOCK_SIZE, self.blocks)?;
-        // In range, and `blocks` came from a u32, so every index fits a u32.
-        for (i, chunk) in buf.chunks_mut(CHUNK * Block::LEN).enumerate() {
-            let at = lba + (i * CHUNK) as u64;
-            let n = chunk.len() / Block::LEN;
-            if self
-                .dev
-                .read(&mut self.scratch[..n], BlockIdx(at as u32))
-                .is_err()
-            {
-                self.failed();
-                // Find the failing block, one at a time, delivering the good ones before it.
-                for (j, dst) in chunk.chunks_exact_mut(Block::LEN).enumerate() {
-                    let block = at + j as u64;
-                    let one = &mut self.scratch[..1];
-                    if self.dev.read(one, BlockIdx(block as u32)).is_err() {
-                        self.failed();
-                        return Err(io(block, IoOp::Read));
-                    }
-                    dst.copy_from_slice(&one[0].contents);
-                }
-                continue; // a passing fault: every block read fine on its own
+        let SdmmcBackend {
+            dev,
+            scratch,
+            on_error,
+            ..
+        } = self;
+        read_chunks(scratch, lba, buf, &mut |blocks, at| {
+            let ok = dev.read(blocks, BlockIdx(at)).is_ok();
+            if !ok && let Some(hook) = on_error {
+                hook(dev);
             }
-            for (dst, src) in chunk.chunks_exact_mut(Block::LEN).zip(self.scratch.iter()) {
-                dst.copy_from_slice(&src.contents);
-            }
-        }
-        Ok(())
+            ok
+        })
     }
 
     fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), StorageError> {
         check_write(lba, buf.len(), BLOCK_SIZE, self.blocks, self.read_only)?;
-        for (i, chunk) in buf.chunks(CHUNK * Block::LEN).enumerate() {
-            let at = lba + (i * CHUNK) as u64;
-            let n = chunk.len() / Block::LEN;
-            let blocks = &mut self.scratch[..n];
-            for (dst, src) in blocks.iter_mut().zip(chunk.chunks_exact(Block::LEN)) {
-                dst.contents.copy_from_slice(src);
+        let SdmmcBackend {
+            dev,
+            scratch,
+            on_error,
+            ..
+        } = self;
+        write_chunks(scratch, lba, buf, &mut |blocks, at| {
+            let ok = dev.write(blocks, BlockIdx(at)).is_ok();
+            if !ok && let Some(hook) = on_error {
+                hook(dev);
             }
-            if self.dev.write(blocks, BlockIdx(at as u32)).is_err() {
-                self.failed();
-                // Rewrite block by block to learn which one fails (writes are idempotent).
-                for (j, src) in chunk.chunks_exact(Block::LEN).enumerate() {
-                    let block = at + j as u64;
-                    let one = &mut self.scratch[..1];
-                    one[0].contents.copy_from_slice(src);
-                    if self.dev.write(one, BlockIdx(block as u32)).is_err() {
-                        self.failed();
-                        return Err(io(block, IoOp::Write));
-                    }
-                }
-            }
-        }
-        Ok(())
+            ok
+        })
     }
 
     fn flush(&mut self) -> Result<(), StorageError> {
@@ -142,6 +113,67 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
     fn is_read_only(&self) -> bool {
         self.read_only
     }
+}
+
+/// `buf` read from block `lba` on, [`CHUNK`] blocks per `dev` call through `scratch`; after a
+/// failed call, block by block to find the failing one. `dev` reads blocks at an index and
+/// says whether it could. Not generic: one copy serves every device type. The range was
+/// checked, and the device's size came from a u32, so every index fits a u32.
+fn read_chunks(
+    scratch: &mut [Block],
+    lba: u64,
+    buf: &mut [u8],
+    dev: &mut dyn FnMut(&mut [Block], u32) -> bool,
+) -> Result<(), StorageError> {
+    for (i, chunk) in buf.chunks_mut(CHUNK * Block::LEN).enumerate() {
+        let at = lba + (i * CHUNK) as u64;
+        let n = chunk.len() / Block::LEN;
+        if !dev(&mut scratch[..n], at as u32) {
+            // Find the failing block, one at a time, delivering the good ones before it.
+            for (j, dst) in chunk.chunks_exact_mut(Block::LEN).enumerate() {
+                let block = at + j as u64;
+                let one = &mut scratch[..1];
+                if !dev(one, block as u32) {
+                    return Err(io(block, IoOp::Read));
+                }
+                dst.copy_from_slice(&one[0].contents);
+            }
+            continue; // a passing fault: every block read fine on its own
+        }
+        for (dst, src) in chunk.chunks_exact_mut(Block::LEN).zip(scratch.iter()) {
+            dst.copy_from_slice(&src.contents);
+        }
+    }
+    Ok(())
+}
+
+/// `buf` written from block `lba` on, as [`read_chunks`] reads: after a failed call, block
+/// by block to learn which one fails (writes are idempotent).
+fn write_chunks(
+    scratch: &mut [Block],
+    lba: u64,
+    buf: &[u8],
+    dev: &mut dyn FnMut(&mut [Block], u32) -> bool,
+) -> Result<(), StorageError> {
+    for (i, chunk) in buf.chunks(CHUNK * Block::LEN).enumerate() {
+        let at = lba + (i * CHUNK) as u64;
+        let n = chunk.len() / Block::LEN;
+        let blocks = &mut scratch[..n];
+        for (dst, src) in blocks.iter_mut().zip(chunk.chunks_exact(Block::LEN)) {
+            dst.contents.copy_from_slice(src);
+        }
+        if !dev(blocks, at as u32) {
+            for (j, src) in chunk.chunks_exact(Block::LEN).enumerate() {
+                let block = at + j as u64;
+                let one = &mut scratch[..1];
+                one[0].contents.copy_from_slice(src);
+                if !dev(one, block as u32) {
+                    return Err(io(block, IoOp::Write));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A lunbox device as an [`embedded_sdmmc::BlockDevice`], for its `VolumeManager`.
