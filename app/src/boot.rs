@@ -99,6 +99,25 @@ pub fn plan<E: fmt::Display>(
     BootPlan { config, run, log }
 }
 
+/// A board's built-in gadget when it has no fixed one: every disk in `disks` (LUN entries,
+/// in order) on a LUN and as a readable DFU target, the firmware target after them if the
+/// board has one, the serial console on (the Teensy 4.1's).
+pub fn every_disk(disks: &[lunbox_config::Entry], firmware_target: bool) -> Config {
+    use lunbox_config::{Entry, FIRMWARE, Flag};
+    let mut dfu: Vec<Entry> = disks
+        .iter()
+        .map(|e| Entry::new(e.device.clone()).flag(Flag::Readback))
+        .collect();
+    if firmware_target {
+        dfu.push(Entry::new(FIRMWARE).named("firmware"));
+    }
+    Config {
+        ums: disks.to_vec(),
+        dfu,
+        ..Config::default()
+    }
+}
+
 /// The app's start, the same on every board once it has its disks and its configuration
 /// store: the saved configuration read from `store` and planned by [`plan`] (its lines
 /// logged), the gadget the plan chose started on `gadgets` (once per boot: through

@@ -481,6 +481,30 @@ fn boot_from_store(
 }
 
 #[test]
+fn the_board_s_built_in_gadget_has_every_disk() {
+    let disks = [Entry::new("sd0"), Entry::new("ram0")];
+    let text = |c: &Config| c.to_text();
+    let plain = crate::boot::every_disk(&disks, false);
+    assert_eq!(plain.ums, disks);
+    assert_eq!(
+        plain.dfu,
+        [
+            Entry::new("sd0").flag(lunbox_config::Flag::Readback),
+            Entry::new("ram0").flag(lunbox_config::Flag::Readback)
+        ]
+    );
+    assert!(plain.acm, "{}", text(&plain));
+    let ab = crate::boot::every_disk(&disks, true);
+    assert_eq!(ab.dfu.len(), 3);
+    assert_eq!(
+        ab.dfu[2],
+        Entry::new(lunbox_config::FIRMWARE).named("firmware")
+    );
+    let known = |n: &str| ["sd0", "ram0", lunbox_config::FIRMWARE].contains(&n);
+    assert_eq!(lunbox_config::validate(&ab, known), Ok(()), "{}", text(&ab));
+}
+
+#[test]
 fn both_boards_boot_through_the_same_start() {
     let luns = |names: &[&str]| Config {
         ums: names.iter().map(|n| Entry::new(*n)).collect(),

@@ -33,7 +33,6 @@ use lunbox::board::Terminal;
 use lunbox::console::Console;
 use lunbox::gadget::Gadgets;
 use lunbox::shell::Context;
-use lunbox_config::{Config, Entry, FIRMWARE, Flag};
 use lunbox_platform::coroutine::{self, Completion};
 use lunbox_platform::imxrt::{self, Event, Uart, entry};
 
@@ -111,18 +110,8 @@ fn main() -> ! {
 
     // The built-in gadget: every disk on a LUN and as a readable DFU target, the firmware
     // target (A/B build), the serial console.
-    let mut defaults = Config {
-        ums: disks.defaults.clone(),
-        dfu: disks
-            .defaults
-            .iter()
-            .map(|e| Entry::new(e.device.clone()).flag(Flag::Readback))
-            .collect(),
-        ..Config::default()
-    };
-    if board.has_firmware_target() {
-        defaults.dfu.push(Entry::new(FIRMWARE).named("firmware"));
-    } else if cfg!(feature = "teensy41-ab") {
+    let defaults = lunbox::boot::every_disk(&disks.defaults, board.has_firmware_target());
+    if !board.has_firmware_target() && cfg!(feature = "teensy41-ab") {
         log(
             &uart,
             "firmware: the program flash is not available: no firmware target",
