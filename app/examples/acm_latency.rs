@@ -31,16 +31,16 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (tty, keys, until, every) = match args.as_slice() {
+    let (tty, keys, mut until, every) = match args.as_slice() {
         [_, tty, k, w, pid, ms] if k == "keys" && w == "while" => {
             match (pid.parse::<u32>(), every(std::slice::from_ref(ms))) {
-                (Ok(p), Some(Some(every))) => (tty, true, Until::ProcessEnds(p), Some(every)),
+                (Ok(p), Some(Some(every))) => (tty, true, Until::ProcessEnds(p, None), Some(every)),
                 _ => return usage(),
             }
         }
         [_, tty, w, pid, rest @ ..] if w == "while" && rest.len() <= 1 => {
             match (pid.parse::<u32>(), every(rest)) {
-                (Ok(p), Some(every)) => (tty, false, Until::ProcessEnds(p), every),
+                (Ok(p), Some(every)) => (tty, false, Until::ProcessEnds(p, None), every),
                 _ => return usage(),
             }
         }
@@ -116,19 +116,30 @@ fn wait_for(port: &mut std::fs::File, end: u8, t0: Instant) -> Result<(), String
     }
 }
 
+/// How often the probe looks whether the process it runs beside has ended: reading
+/// `/proc/PID/stat` is three system calls, and the probe's own load on the guest should be
+/// its commands.
+const PROCESS_CHECK: Duration = Duration::from_millis(20);
+
 /// When to stop.
 enum Until {
     /// After this many commands.
     Count(u32),
-    /// When this process has ended.
-    ProcessEnds(u32),
+    /// When this process has ended (looked at every [`PROCESS_CHECK`]; when it was last).
+    ProcessEnds(u32, Option<Instant>),
 }
 
 impl Until {
-    fn more(&self, done: u32) -> bool {
+    fn more(&mut self, done: u32) -> bool {
         match self {
             Until::Count(n) => done < *n,
-            Until::ProcessEnds(pid) => running(*pid),
+            Until::ProcessEnds(pid, last) => {
+                if last.is_some_and(|t| t.elapsed() < PROCESS_CHECK) {
+                    return true;
+                }
+                *last = Some(Instant::now());
+                running(*pid)
+            }
         }
     }
 }
