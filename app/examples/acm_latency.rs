@@ -109,6 +109,9 @@ fn wait_for(port: &mut std::fs::File, end: u8, t0: Instant) -> Result<(), String
         }
         match port.read(&mut buf) {
             Ok(n) if buf[..n].contains(&end) => return Ok(()),
+            // Nothing within the terminal's read timeout, or a port that hung up (which
+            // returns at once): a short pause keeps the latter from spinning.
+            Ok(0) => std::thread::sleep(Duration::from_millis(1)),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),

@@ -182,16 +182,13 @@ pub(crate) fn run(options: Options) -> io::Result<()> {
     let stdio = stdio::Stdio::new(console_source.clone());
     machine.watch(console_source.clone());
     let console = Console::new(ctx, stdio, console_source.ready.clone(), None).spawn();
-    let outcome = match console.join() {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            log(&format!("the console stopped: {e}"));
-            Action::Exit
-        }
-    };
+    let outcome = console.join();
     let _ = gadgets.stop();
-    if outcome == Action::Reset {
-        return Err(lunbox_platform::sandbox::os::reexec());
+    match outcome {
+        Ok(Action::Reset) => Err(lunbox_platform::sandbox::os::reexec()),
+        Ok(_) => Ok(()),
+        // A panic in a command: lunbox ends with an error, as it did when the console was the
+        // main context.
+        Err(e) => Err(io::Error::other(format!("the console stopped: {e}"))),
     }
-    Ok(())
 }

@@ -4,9 +4,11 @@
 //! card's SPI device ([`SdSpi`]) or the activity LED ([`ActivityLed`]).
 //!
 //! [`SdSpi`] is an `embedded_hal::spi::SpiDevice` for embedded-sdmmc's `SdCard`: chip select
-//! on pin 10 as a GPIO, low for each transaction the driver asks for (embedded-sdmmc makes
-//! every byte of a command exchange a transaction of its own, and SD cards in SPI mode
-//! accept chip select going high between them), clocked at 400 kHz while the card identifies
+//! on pin 10 as a GPIO, low for each transaction the driver asks for. embedded-sdmmc 0.10 makes
+//! every byte of a command exchange a transaction of its own, so chip select goes high
+//! between them; the SD spec asks for it to stay low through a command, its response and its
+//! data. embedded-sdmmc's users run cards this way, but it is not verified here (no board).
+//! Clocked at 400 kHz while the card identifies
 //! and at 22 MHz after (24 MHz asked of imxrt-hal, which rounds down to 132 MHz / 6; see
 //! [`logic::sd_spi_speed`]), with 80 clocks before every CMD0. Its delays sleep on the
 //! coroutine clock.

@@ -188,10 +188,12 @@ pcts() {
     echo "p50 $(pct /tmp/pcts 50) p99 $(pct /tmp/pcts 99) ms ($(wc -l </tmp/pcts))"
 }
 wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0
-must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo min 0 time 2
+must "stty raw -echo on /dev/ttyACM0" stty -F /dev/ttyACM0 raw -echo
 exec 4<>/dev/ttyACM0
 sleep 0.5
 while IFS= read -r -t 1 -d '>' -u 4 _; do :; done # the greeting
+# acm_latency's reads give up after 0.2 s without input (its own time limit needs that).
+must "stty min 0 time 2 on /dev/ttyACM0" stty -F /dev/ttyACM0 min 0 time 2
 rm -f /tmp/lat.*
 acm_latency /dev/ttyACM0 200 >/tmp/lat.idle || fail "console latency probe (idle) failed"
 W0S=() WCS=() P99S=() CPU0='' CPU1=''

@@ -98,10 +98,11 @@ for dir in write read; do
 done
 
 # The console, idle: what one command costs lunbox, and its system calls. acm_latency (app/examples/acm_latency.rs) sends `version` + CR and reads to the prompt.
-if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo min 0 time 2; then
+if wait_for 30 "/dev/ttyACM0" test -c /dev/ttyACM0 && stty -F /dev/ttyACM0 raw -echo; then
     exec 4<>/dev/ttyACM0
     sleep 0.5
     while IFS= read -r -t 1 -d '>' -u 4 _; do :; done # the greeting
+    must "stty min 0 time 2 (acm_latency's reads give up after 0.2 s)" stty -F /dev/ttyACM0 min 0 time 2
     n=500
     say "console: $n commands idle"
     read -r u0 s0 <<<"$(lb_ticks)"

@@ -60,10 +60,11 @@ cut_during() {
     shift 2
     # dd over 8–256 MiB again and again (the pattern at 1–5 MiB stays intact), 64 times: about
     # 16 GiB, minutes at any speed this guest reaches, so the cut always lands mid-transfer.
-    # The loop ends at the first dd that fails.
+    # The loop ends at the first dd that fails (nocreat: a dd started after the disk went
+    # must not leave a regular file where the device node was).
     if [ "$op" = write ]; then
         (for _ in $(seq 64); do
-            dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc status=none || exit
+            dd if=/dev/zero of="/dev/$DEV1" bs=1M count=248 seek=8 oflag=direct conv=notrunc,nocreat status=none || exit
         done) 2>/tmp/dd.err &
     else
         (for _ in $(seq 64); do
