@@ -409,6 +409,14 @@ fn one_gadget_board() -> Gadgets<FakeBoard> {
     )
 }
 
+/// A configuration exporting `names` on LUNs 0, 1, …
+fn luns(names: &[&str]) -> Config {
+    Config {
+        ums: names.iter().map(|n| Entry::new(*n)).collect(),
+        ..Config::default()
+    }
+}
+
 /// Boot a one-gadget board with ram0 and ram1 and start `run` through
 /// [`crate::boot::start_or_builtin`]: what ran, the outcome, what runs now, and the log.
 fn boot_start(
@@ -425,10 +433,6 @@ fn boot_start(
 
 #[test]
 fn a_saved_configuration_that_cannot_start_gives_way_to_the_built_in_gadget() {
-    let luns = |names: &[&str]| Config {
-        ums: names.iter().map(|n| Entry::new(*n)).collect(),
-        ..Config::default()
-    };
     let defaults = luns(&["ram0", "ram1"]);
     // Saved by a build with firmware slots; this board has none, so it cannot start.
     let saved = Config {
@@ -506,10 +510,6 @@ fn the_board_s_built_in_gadget_has_every_disk() {
 
 #[test]
 fn both_boards_boot_through_the_same_start() {
-    let luns = |names: &[&str]| Config {
-        ums: names.iter().map(|n| Entry::new(*n)).collect(),
-        ..Config::default()
-    };
     let defaults = luns(&["ram0", "ram1"]);
     // Nothing saved: the built-in gadget, on either kind of board, and a line saying so.
     for once_per_boot in [false, true] {

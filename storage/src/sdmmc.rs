@@ -80,11 +80,7 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
             ..
         } = self;
         read_chunks(scratch, lba, buf, &mut |blocks, at| {
-            let ok = dev.read(blocks, BlockIdx(at)).is_ok();
-            if !ok && let Some(hook) = on_error {
-                hook(dev);
-            }
-            ok
+            checked(dev.read(blocks, BlockIdx(at)).is_ok(), dev, *on_error)
         })
     }
 
@@ -97,11 +93,7 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
             ..
         } = self;
         write_chunks(scratch, lba, buf, &mut |blocks, at| {
-            let ok = dev.write(blocks, BlockIdx(at)).is_ok();
-            if !ok && let Some(hook) = on_error {
-                hook(dev);
-            }
-            ok
+            checked(dev.write(blocks, BlockIdx(at)).is_ok(), dev, *on_error)
         })
     }
 
@@ -113,6 +105,14 @@ impl<D: embedded_sdmmc::BlockDevice> BlockDevice for SdmmcBackend<D> {
     fn is_read_only(&self) -> bool {
         self.read_only
     }
+}
+
+/// `ok`, after calling `hook` on `dev` when it is false (see [`SdmmcBackend::on_error`]).
+fn checked<D>(ok: bool, dev: &D, hook: Option<fn(&D)>) -> bool {
+    if !ok && let Some(hook) = hook {
+        hook(dev);
+    }
+    ok
 }
 
 /// `buf` read from block `lba` on, [`CHUNK`] blocks per `dev` call through `scratch`; after a
